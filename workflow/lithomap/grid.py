@@ -1,0 +1,235 @@
+"""The region grid, and putting product bands onto it chunk by chunk.
+
+A region's grid is a CRS, a pixel size and an area of interest (AOI). Its
+origin is snapped to whole multiples of the pixel size, so two regions with
+the same CRS and resolution share pixel edges (as ``gdalwarp -tap`` does).
+
+Bands are never read whole: `read_chunk` reads, for one window of the grid,
+only the part of each source file that window needs, converts it to
+reflectance at the source resolution, and resamples it onto the window.
+`lazy_stack` lays those reads out as a Dask array, one task per chunk.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+from rasterio import features, warp, windows
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError
+from affine import Affine
+
+from lithomap.products.base import Georef, Product, RasterSource
+
+log = logging.getLogger(__name__)
+
+
+class GridError(ValueError):
+    """The region's grid or area of interest cannot be built or used."""
+
+
+@dataclass(frozen=True)
+class AOI:
+    """Area of interest: a bounding box, optionally with polygons."""
+
+    bounds: tuple[float, float, float, float]
+    """(left, bottom, right, top) in the grid CRS."""
+    shapes: tuple = ()
+    """Polygons (GeoJSON-like dicts in the grid CRS); empty: the whole box."""
+
+
+def parse_crs(value: str, key: str) -> CRS:
+    """CRS from a config string, with an error naming the config key."""
+    try:
+        return CRS.from_user_input(value)
+    except CRSError as exc:
+        raise GridError(
+            f"config key {key}: {value!r} is not a CRS rasterio knows "
+            f"({exc}); write it as 'EPSG:32629' or a WKT string") from exc
+
+
+def load_aoi(aoi_cfg: dict, crs: CRS, key: str) -> AOI:
+    """AOI from config: ``{"bbox": [l, b, r, t]}`` or ``{"vector": path}``."""
+    if "bbox" in aoi_cfg:
+        left, bottom, right, top = aoi_cfg["bbox"]
+        if not (left < right and bottom < top):
+            raise GridError(
+                f"config key {key}.bbox: {aoi_cfg['bbox']} is not "
+                "[left, bottom, right, top] with left < right, bottom < top")
+        return AOI((left, bottom, right, top))
+    import geopandas as gpd
+
+    path = aoi_cfg["vector"]
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types
+        raise GridError(f"config key {key}.vector: cannot read {path} "
+                        f"({exc})") from exc
+    if frame.crs is None:
+        raise GridError(f"{path}: the AOI file has no CRS; set one (for "
+                        "example with ogr2ogr -a_srs) and run again")
+    frame = frame.to_crs(crs)
+    geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
+    if not geoms:
+        raise GridError(f"{path}: the AOI file holds no geometry")
+    shapes = tuple(g.__geo_interface__ for g in geoms)
+    return AOI(tuple(frame.total_bounds), shapes)
+
+
+def make_grid(crs: CRS, res_m: float, aoi: AOI) -> Georef:
+    """Grid covering `aoi` with pixels of `res_m`, origin snapped to res."""
+    left, bottom, right, top = aoi.bounds
+    left = math.floor(left / res_m) * res_m
+    top = math.ceil(top / res_m) * res_m
+    width = math.ceil((right - left) / res_m - 1e-9)
+    height = math.ceil((top - bottom) / res_m - 1e-9)
+    transform = Affine(res_m, 0, left, 0, -res_m, top)
+    return Georef(crs, transform, width, height)
+
+
+def chunk_windows(grid: Georef, chunk_px: int):
+    """Row and column chunk sizes of `grid` split into `chunk_px` squares."""
+    def split(n):
+        full, rest = divmod(n, chunk_px)
+        return (chunk_px,) * full + ((rest,) if rest else ())
+    return split(grid.height), split(grid.width)
+
+
+def _source_window(src: Georef, dst: Georef, pad: int):
+    """Window of `src` that covers `dst`, padded, or None if disjoint."""
+    bounds = warp.transform_bounds(dst.crs, src.crs, *dst.bounds,
+                                   densify_pts=21)
+    win = windows.from_bounds(*bounds, transform=src.transform)
+    col0 = max(math.floor(win.col_off) - pad, 0)
+    row0 = max(math.floor(win.row_off) - pad, 0)
+    col1 = min(math.ceil(win.col_off + win.width) + pad, src.width)
+    row1 = min(math.ceil(win.row_off + win.height) + pad, src.height)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return windows.Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def pick_resampling(src: Georef, dst: Georef, method: str,
+                    is_mask: bool) -> Resampling:
+    """Resampling for one source: `method`, or by resolution when "auto".
+
+    Reflectance is averaged when the grid is coarser than the source and
+    interpolated bilinearly otherwise. A mask takes the maximum of the
+    unusable flags when the grid is coarser (any masked source pixel masks
+    the grid pixel) and the nearest flag otherwise.
+    """
+    coarser = dst.res > src.res * 1.001 if src.crs == dst.crs else True
+    if is_mask:
+        return Resampling.max if coarser else Resampling.nearest
+    if method == "auto":
+        return Resampling.average if coarser else Resampling.bilinear
+    return Resampling[method]
+
+
+def warp_window(raster: RasterSource, src: Georef, dst: Georef, prepare,
+                resampling: Resampling) -> np.ndarray:
+    """Read the part of `raster` under `dst`, `prepare` it, warp onto `dst`.
+
+    `prepare` maps raw values to float32 with NaN where nothing is known.
+    Where the source does not reach, the result is NaN.
+    """
+    out = np.full((dst.height, dst.width), np.nan, dtype=np.float32)
+    win = _source_window(src, dst, pad=2)
+    if win is None:
+        return out
+    values = prepare(raster.read(win))
+    warp.reproject(
+        values, out,
+        src_transform=windows.transform(win, src.transform), src_crs=src.crs,
+        dst_transform=dst.transform, dst_crs=dst.crs,
+        src_nodata=np.nan, dst_nodata=np.nan, resampling=resampling)
+    return out
+
+
+def sub_grid(grid: Georef, window: windows.Window) -> Georef:
+    """The part of `grid` under `window`, as a grid of its own."""
+    return Georef(grid.crs, windows.transform(window, grid.transform),
+                  int(window.width), int(window.height))
+
+
+def read_product_chunk(product: Product, georefs: dict, dst: Georef,
+                       resampling: str) -> np.ndarray:
+    """Reflectance (band, y, x) of `product` on `dst`, NaN where unusable.
+
+    A pixel is unusable where any band lacks a value or any quality mask
+    flags it; then every band of that pixel is NaN.
+    """
+    out = np.empty((len(product.bands), dst.height, dst.width), np.float32)
+    for i, band in enumerate(product.bands.values()):
+        src = georefs[band.name]
+        method = pick_resampling(src, dst, resampling, is_mask=False)
+        out[i] = warp_window(band.raster, src, dst, band.reflectance, method)
+    unusable = np.isnan(out).any(axis=0)
+    for mask in product.masks:
+        src = georefs[mask.name]
+        method = pick_resampling(src, dst, resampling, is_mask=True)
+        flags = warp_window(
+            mask.raster, src, dst,
+            lambda qa, m=mask: m.unusable(qa).astype(np.float32), method)
+        unusable |= flags > 0
+    out[:, unusable] = np.nan
+    return out
+
+
+def _aoi_inside(aoi: AOI, dst: Georef) -> np.ndarray | None:
+    """True inside the AOI polygons on `dst`; None when the AOI is a box."""
+    if not aoi.shapes:
+        return None
+    return features.geometry_mask(aoi.shapes, (dst.height, dst.width),
+                                  dst.transform, invert=True)
+
+
+def product_georefs(product: Product) -> dict:
+    """Georeferencing of every band and mask source, opened once."""
+    refs = {name: b.raster.open_georef() for name, b in product.bands.items()}
+    refs.update({m.name: m.raster.open_georef() for m in product.masks})
+    return refs
+
+
+def _stack_block(products, georefs, grid, aoi, resampling, block_info=None):
+    """One chunk of the stack: the first usable value of each pixel."""
+    (r0, r1), (c0, c1) = block_info[None]["array-location"][1:]
+    dst = sub_grid(grid, windows.Window(c0, r0, c1 - c0, r1 - r0))
+    nbands = len(products[0].bands)
+    out = np.full((nbands, dst.height, dst.width), np.nan, np.float32)
+    for product, refs in zip(products, georefs):
+        todo = np.isnan(out[0])
+        if not todo.any():
+            break
+        values = read_product_chunk(product, refs, dst, resampling)
+        out[:, todo] = values[:, todo]
+    inside = _aoi_inside(aoi, dst)
+    if inside is not None:
+        out[:, ~inside] = np.nan
+    return out
+
+
+def lazy_stack(products: list[Product], grid: Georef, aoi: AOI,
+               chunk_px: int, resampling: str = "auto") -> da.Array:
+    """Dask array (band, y, x) of float32 reflectance on `grid`.
+
+    Scenes are mosaicked in the order given: each pixel takes its values
+    from the first scene in which it is usable. NaN marks pixels that are
+    unusable in every scene or outside the AOI.
+    """
+    georefs = [product_georefs(p) for p in products]
+    nbands = len(products[0].bands)
+    rows, cols = chunk_windows(grid, chunk_px)
+    log.debug("stack of %d scene(s), %d band(s) on %d x %d px, chunks of %d",
+              len(products), nbands, grid.height, grid.width, chunk_px)
+    block = functools.partial(_stack_block, products, georefs, grid, aoi,
+                              resampling)
+    return da.map_blocks(
+        block, chunks=((nbands,), rows, cols), dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32))

@@ -1,0 +1,1 @@
+"""Readers that turn provider products into `Product` objects."""
