@@ -1,0 +1,10 @@
+"""Reducers: the bands of each pixel to a few features."""
+
+from lithomap.reduce.base import FeatureModel, Reducer, ReducerError, Scaler
+from lithomap.reduce.pca import PCAReducer
+
+REDUCERS = {"pca": PCAReducer}
+"""Reducer classes by the name used in config (`methods.<name>.reducer`)."""
+
+__all__ = ["FeatureModel", "Reducer", "ReducerError", "Scaler", "REDUCERS",
+           "PCAReducer"]
