@@ -1,8 +1,8 @@
 """The region grid, and putting product bands onto it chunk by chunk.
 
 A region's grid is a CRS, a pixel size and an area of interest (AOI). Its
-origin is snapped to whole multiples of the pixel size, so two regions with
-the same CRS and resolution share pixel edges (as ``gdalwarp -tap`` does).
+upper-left corner is that of the AOI, so a bbox drawn on pixel edges of a
+scene keeps the scene's pixels.
 
 Bands are never read whole: `read_chunk` reads, for one window of the grid,
 only the part of each source file that window needs, converts it to
@@ -83,10 +83,12 @@ def load_aoi(aoi_cfg: dict, crs: CRS, key: str) -> AOI:
 
 
 def make_grid(crs: CRS, res_m: float, aoi: AOI) -> Georef:
-    """Grid covering `aoi` with pixels of `res_m`, origin snapped to res."""
+    """Grid covering `aoi` with pixels of `res_m`.
+
+    The grid's upper-left corner is the AOI's, so a bbox drawn on a scene's
+    pixel edges keeps them; width and height round up to whole pixels.
+    """
     left, bottom, right, top = aoi.bounds
-    left = math.floor(left / res_m) * res_m
-    top = math.ceil(top / res_m) * res_m
     width = math.ceil((right - left) / res_m - 1e-9)
     height = math.ceil((top - bottom) / res_m - 1e-9)
     transform = Affine(res_m, 0, left, 0, -res_m, top)

@@ -48,8 +48,10 @@ class Georef:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in CRS units."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        t = self.transform
+        left, top = t.c, t.f
+        right = t.c + t.a * self.width + t.b * self.height
+        bottom = t.f + t.d * self.width + t.e * self.height
         return (min(left, right), min(bottom, top), max(left, right),
                 max(bottom, top))
 

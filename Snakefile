@@ -1,0 +1,51 @@
+# lithomap: unsupervised geological maps from multispectral scenes.
+# This file only sets up: config and its validation, the rules, `all`.
+
+import os
+
+from snakemake.utils import min_version
+
+from lithomap import config as lmconfig
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+SCHEMA = lmconfig.load_schema(
+    os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+lmconfig.validate(config, SCHEMA)
+CONFIG = lmconfig.resolve(config, SCHEMA)
+
+
+def rel(path):
+    """A config path, relative to the folder holding this Snakefile."""
+    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+
+
+for _region in CONFIG["regions"].values():
+    for _scene in _region["scenes"]:
+        _scene["path"] = os.path.normpath(rel(_scene["path"]))
+    if "vector" in _region["grid"]["aoi"]:
+        _region["grid"]["aoi"]["vector"] = rel(_region["grid"]["aoi"]["vector"])
+
+
+wildcard_constraints:
+    region="[A-Za-z0-9_]+",
+    sensor="[A-Za-z0-9_]+",
+    method="[A-Za-z0-9_]+",
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/stack.smk"
+include: "workflow/rules/reduce.smk"
+include: "workflow/rules/cluster.smk"
+include: "workflow/rules/map.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

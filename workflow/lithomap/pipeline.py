@@ -1,0 +1,116 @@
+"""The stages of the workflow, one function each, called by rule scripts.
+
+Every stage reads what the previous one wrote, writes its own outputs
+completely or not at all, and returns a small JSON-able summary (sizes,
+choices, seconds) that the run summary collects.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+
+import dask.array as da
+import numpy as np
+
+from lithomap import cluster, export, smooth
+from lithomap.reduce import REDUCERS, FeatureModel, ReducerError, Scaler
+from lithomap.sample import draw_sample
+from lithomap.stack import open_stack, write_json
+
+log = logging.getLogger(__name__)
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    tmp = f"{path}.part.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def sample(stack_path: str, out_npy: str, settings: dict) -> dict:
+    """Draw the seeded pixel sample that every model is fitted on."""
+    start = time.perf_counter()
+    stack, _, attrs = open_stack(stack_path)
+    values, index = draw_sample(stack, settings["sample_size"],
+                                settings["seed"], attrs["n_usable"])
+    _save_npy(out_npy, values)
+    _save_npy(out_npy.replace(".npy", "_index.npy"), index)
+    return {"n_sample": len(values), "n_usable": attrs["n_usable"],
+            "seconds": round(time.perf_counter() - start, 3)}
+
+
+def fit_features(sample_npy: str, bands: list[str], method: dict,
+                 settings: dict, model_dir: str, features_npy: str) -> dict:
+    """Fit scaling and the method's reducer on the sample; encode it."""
+    start = time.perf_counter()
+    x = np.load(sample_npy)
+    params = {k: v for k, v in method.items() if k != "reducer"}
+    kind = method["reducer"]
+    if kind not in REDUCERS:
+        raise ReducerError(f"reducer: {kind!r} is not available in this "
+                           f"installation; available: {sorted(REDUCERS)}")
+    scaler = Scaler(settings["scaling"]).fit(x)
+    reducer = REDUCERS[kind](**params).fit(scaler.transform(x),
+                                           settings["seed"])
+    model = FeatureModel(scaler, reducer, bands)
+    model.save(model_dir)
+    features = model.transform(x)
+    _save_npy(features_npy, features)
+    summary = {"reducer": kind, "n_features": reducer.n_features,
+               "seconds": round(time.perf_counter() - start, 3)}
+    log.info("%s: %d bands -> %d features in %.1f s", kind, x.shape[1],
+             reducer.n_features, summary["seconds"])
+    return summary
+
+
+def fit_clusters(features_npy: str, settings: dict, out_json: str) -> dict:
+    """k-means on the encoded sample; writes k and the centroids."""
+    start = time.perf_counter()
+    features = np.load(features_npy)
+    k = settings["k"]
+    centroids = cluster.fit_kmeans(features, k, settings["seed"],
+                                   settings["kmeans_n_init"])
+    result = {"k": k, "centroids": centroids.tolist(),
+              "seconds": round(time.perf_counter() - start, 3)}
+    write_json(out_json, result)
+    return {"k": k, "seconds": result["seconds"]}
+
+
+def _classify_block(block, model, centroids):
+    """Cluster numbers (y, x) of one stack chunk (band, y, x); 0 unusable."""
+    nb, h, w = block.shape
+    pixels = block.reshape(nb, -1).T
+    usable = ~np.isnan(pixels).any(axis=1)
+    out = np.zeros(h * w, np.uint8)
+    if usable.any():
+        features = model.transform(pixels[usable])
+        out[usable] = cluster.assign(features, centroids)
+    return out.reshape(h, w)
+
+
+def lazy_map(stack: da.Array, model: FeatureModel, centroids: np.ndarray,
+             window_px: int) -> da.Array:
+    """Dask array (y, x) of the smoothed map, uint8, 0 = nodata."""
+    block = functools.partial(_classify_block, model=model,
+                              centroids=centroids)
+    labels = stack.map_blocks(block, drop_axis=0, dtype=np.uint8,
+                              meta=np.empty((0, 0), np.uint8))
+    return smooth.majority_dask(labels, window_px, len(centroids))
+
+
+def classify(stack_path: str, model_dir: str, kmeans_json: str,
+             settings: dict, out_tif: str) -> dict:
+    """Encode, assign and smooth every chunk; write the map."""
+    start = time.perf_counter()
+    stack, grid, _ = open_stack(stack_path)
+    model = FeatureModel.load(model_dir)
+    with open(kmeans_json) as f:
+        centroids = np.asarray(json.load(f)["centroids"], np.float32)
+    labels = lazy_map(stack, model, centroids,
+                      settings["majority_window_px"])
+    export.write_map(labels, grid, out_tif, len(centroids))
+    return {"seconds": round(time.perf_counter() - start, 3),
+            "majority_window_px": settings["majority_window_px"]}

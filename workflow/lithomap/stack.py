@@ -1,0 +1,145 @@
+"""The stack of one sensor in one region: every band on the region grid.
+
+Written once as Zarr (chunked, compressed, safe for parallel writers), with
+the grid, band names and scene list in its attributes, then read lazily by
+every later stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+from affine import Affine
+from rasterio.crs import CRS
+
+from lithomap import grid as grids
+from lithomap.grid import GridError
+from lithomap.products import open_product
+from lithomap.products.base import Georef
+
+log = logging.getLogger(__name__)
+
+
+def region_grid(region: dict, key: str):
+    """(grid, aoi) of a region's config; `key` names it in errors."""
+    gcfg = region["grid"]
+    crs = grids.parse_crs(gcfg["crs"], f"{key}.grid.crs")
+    if not crs.is_projected:
+        raise GridError(f"config key {key}.grid.crs: {gcfg['crs']} is not a "
+                        "projected CRS; res_m needs metres (use a UTM zone)")
+    aoi = grids.load_aoi(gcfg["aoi"], crs, f"{key}.grid.aoi")
+    return grids.make_grid(crs, gcfg["res_m"], aoi), aoi
+
+
+def open_scenes(region: dict, sensor: str) -> list:
+    """Products of a region's scenes of `sensor`, with its bands and
+    reader options."""
+    bands = region.get("bands", {}).get(sensor)
+    defaults = region["settings"].get("sensors", {}).get(sensor, {})
+    products = []
+    for scene in region["scenes"]:
+        if scene["sensor"] != sensor:
+            continue
+        options = {**defaults, **scene.get("options", {})}
+        products.append(open_product(sensor, scene["path"], bands, **options))
+    return products
+
+
+def _check_overlap(products, grid: Georef, key: str) -> None:
+    """Stop early when no band of any scene reaches the grid."""
+    for product in products:
+        band = next(iter(product.bands.values()))
+        ref = band.raster.open_georef()
+        if grids._source_window(ref, grid, pad=0) is not None:
+            return
+    raise GridError(
+        f"config key {key}.grid.aoi: the area of interest {grid.bounds} "
+        f"({grid.crs}) does not intersect any scene "
+        f"({', '.join(p.path for p in products)}); check the bbox and CRS")
+
+
+def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
+    """Write the region's `sensor` stack to the Zarr folder `out`.
+
+    Returns a summary: grid, bands, scenes, usable pixel count, seconds.
+    """
+    start = time.perf_counter()
+    grid, aoi = region_grid(region, key)
+    products = open_scenes(region, sensor)
+    _check_overlap(products, grid, key)
+    settings = region["settings"]
+    stack = grids.lazy_stack(products, grid, aoi, settings["chunk_px"],
+                             settings["resampling"])
+    usable = (~da.isnan(stack).any(axis=0)).sum()
+    tmp = f"{out}.part"
+    shutil.rmtree(tmp, ignore_errors=True)
+    store = da.to_zarr(stack, tmp, overwrite=True, compute=False)
+    _, n_usable = dask.compute(store, usable)
+    n_usable = int(n_usable)
+    if n_usable == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GridError(
+            f"config key {key}: every pixel of the {sensor} stack is masked "
+            "(cloud, fill, or outside the scenes); choose another AOI or "
+            "scene, or relax the masks")
+    summary = {
+        "sensor": sensor,
+        "bands": list(products[0].bands),
+        "scenes": [{"scene_id": p.scene_id, "path": p.path,
+                    "acquired": p.acquired.isoformat() if p.acquired else None,
+                    "metadata": p.metadata} for p in products],
+        "grid": grid_to_dict(grid),
+        "n_pixels": grid.width * grid.height,
+        "n_usable": n_usable,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    zarr.open_array(tmp, mode="r+").attrs.update(summary)
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(tmp, out)
+    log.info("%s stack: %d x %d px, %d bands, %d usable (%.1f %%) in %.1f s",
+             sensor, grid.height, grid.width, len(summary["bands"]),
+             n_usable, 100 * n_usable / summary["n_pixels"],
+             summary["seconds"])
+    return summary
+
+
+def grid_to_dict(grid: Georef) -> dict:
+    return {"crs": grid.crs.to_wkt(), "epsg": grid.crs.to_epsg(),
+            "transform": list(grid.transform)[:6], "width": grid.width,
+            "height": grid.height}
+
+
+def grid_from_dict(d: dict) -> Georef:
+    return Georef(CRS.from_wkt(d["crs"]), Affine(*d["transform"]),
+                  d["width"], d["height"])
+
+
+def open_stack(path: str):
+    """(dask array (band, y, x), grid, attributes) of a written stack."""
+    arr = zarr.open_array(path, mode="r")
+    attrs = dict(arr.attrs)
+    return da.from_zarr(path), grid_from_dict(attrs["grid"]), attrs
+
+
+def write_json(path: str, data: dict) -> None:
+    """Write `data` as JSON, complete or not at all."""
+    tmp = f"{path}.part"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, default=_jsonable)
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")

@@ -1,0 +1,36 @@
+# Read the scenes of one sensor and put every band on the region grid.
+
+
+rule stack:
+    input:
+        scene_inputs,
+    output:
+        stack=directory("results/{region}/{sensor}/stack.zarr"),
+        summary="results/{region}/{sensor}/stack.json",
+    params:
+        region=region_cfg,
+    log:
+        "logs/{region}/{sensor}/stack.log",
+    benchmark:
+        "results/{region}/benchmarks/{sensor}_stack.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=3000,
+    script:
+        "../scripts/stack.py"
+
+
+rule sample:
+    input:
+        "results/{region}/{sensor}/stack.zarr",
+    output:
+        sample="results/{region}/{sensor}/sample.npy",
+        index="results/{region}/{sensor}/sample_index.npy",
+        summary="results/{region}/{sensor}/sample.json",
+    params:
+        settings=settings,
+    log:
+        "logs/{region}/{sensor}/sample.log",
+    threads: workflow.cores
+    script:
+        "../scripts/sample.py"
