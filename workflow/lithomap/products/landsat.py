@@ -2,7 +2,10 @@
 
 A product is read where it lies: a folder of the USGS files, the ``.tar``
 or ``.tar.gz`` archive USGS delivers (read in place through GDAL's /vsitar/,
-never unpacked), or the product's ``*_MTL.txt`` / ``.json`` / ``.xml`` file.
+never unpacked), or the product's ``*_MTL.txt`` / ``.json`` / ``.xml``
+file. A ``.tar`` is read at once; a ``.tar.gz`` is inflated once when it is
+opened and once more by GDAL in each process on its first read (measured:
+1.5 s for 100 MB), after which GDAL seeks in it quickly.
 
 Reflectance
     Level-2 (L2SP, L2SR): surface reflectance, ``dn * REFLECTANCE_MULT_BAND_n
@@ -62,8 +65,7 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from lithomap.products.base import (BandSource, Georef, MaskSource, Product,
-                                    ProductError, RasterSource,
-                                    require_bands)
+                                    ProductError, RasterSource)
 from lithomap.products.mtl import MTL, MTL_SUFFIXES, parse_mtl
 
 log = logging.getLogger(__name__)
@@ -161,8 +163,8 @@ class ProductFiles:
         `what` says which band or layer the file holds, for the message.
         """
         if name not in self.members:
-            kind = "archive" if self.path.endswith(ARCHIVE_SUFFIXES) \
-                else "folder"
+            kind = ("archive" if self.path.lower().endswith(
+                ARCHIVE_SUFFIXES) else "folder")
             raise ProductError(
                 f"{self.path}: {what} file {name} is listed in the MTL but "
                 f"missing from the {kind}; the download may be incomplete. "
@@ -384,7 +386,13 @@ def _resolve_bands(path: str, mtl: MTL, level: str,
               if mtl.has(_CONTENTS, f"FILE_NAME_BAND_{n}")}
     numbers = {name: _band_number(path, name) for name in bands}
     native = [_native_name(n, level) for n in numbers.values()]
-    require_bands(path, listed, native)
+    missing = [name for name, own in zip(numbers, native)
+               if own not in listed]
+    if missing:
+        raise ProductError(
+            f"{path}: no band {', '.join(missing)} in this Level-"
+            f"{level[1]} product; it has {', '.join(listed)}. Fix the "
+            "region's 'bands' list in config.yaml")
 
     toa = [name for name in numbers if name.startswith("SR_")
            and level == "L1"]
