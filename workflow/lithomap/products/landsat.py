@@ -30,7 +30,9 @@ Band names
     either level, so a region can mix Level-1 and Level-2 scenes: the band
     keeps the name it was asked by (so the stacks of all scenes line up) and
     reads the product's own file; top of atmosphere standing in for surface
-    reflectance is logged as a warning. Thermal bands are not read.
+    reflectance is logged as a warning. Thermal bands are not read. With no
+    band list, each level reads its own default names, so a region that
+    mixes levels should list its bands.
 
 Georeferencing
     Each file's own georeferencing is used when it has a CRS. A file with
@@ -456,7 +458,9 @@ def _valid_range(mtl: MTL, level: str, number: int):
 def _sun_sine(mtl: MTL) -> float:
     """Sine of the scene-centre sun elevation, for Level-1 reflectance."""
     # TODO: per-pixel sun angles (the SZA band, or the ANG file) would
-    # remove the up to ~1 % error of using the scene centre across a scene.
+    # remove the error of using the scene centre everywhere: the sun's
+    # elevation changes by a degree or two across a scene, a few per cent
+    # of reflectance at the edges when the sun is low.
     elevation = mtl.number(_IMAGE, "SUN_ELEVATION")
     if not 0 < elevation <= 90:
         raise ProductError(
