@@ -254,7 +254,10 @@ def to_dn(scene: Scene, band: str) -> np.ndarray:
     radiance = (values * aster.ESUN[band]
                 * math.sin(math.radians(scene.sun_elevation))
                 / (math.pi * dist ** 2))
-    dn = np.rint(radiance / aster.UCC[band][code] + 1)
+    # A code without a coefficient (written to test the reader's error)
+    # still needs some DN: those of normal gain.
+    ucc = aster.UCC[band].get(code, aster.UCC[band]["NOR"])
+    dn = np.rint(radiance / ucc + 1)
     return np.clip(dn, 1, 254).astype(np.uint8)
 
 
