@@ -256,7 +256,7 @@ class Metadata:
     def from_odl(cls, texts: dict) -> "Metadata":
         """Metadata of ``{source name: ODL text}``."""
         entries = []
-        for source, text in texts.items():
+        for text in texts.values():
             for path, node in parse_odl(text).walk():
                 if node.kind != "OBJECT" or "VALUE" not in node.attrs:
                     continue
@@ -357,38 +357,11 @@ def _layout(path: str, stamp: float) -> dict:
     because field names repeat across swaths ("Latitude" in each). `stamp`
     (the file's mtime) only keys the cache.
     """
-    import pyhdf.V  # noqa: F401  (HDF.vgstart needs the module loaded)
-    from pyhdf.HDF import HDF, HC
-    from pyhdf.error import HDF4Error
+    from pyhdf.HDF import HC
 
-    sd = _open_sd(path)
-    try:
-        infos = {}
-        for index in range(sd.info()[0]):
-            sds = sd.select(index)
-            name, rank, dims, dtype, _ = sds.info()
-            infos[sds.ref()] = (name, tuple(dims[:2]) if rank >= 2 else
-                                tuple(dims), _HDF_DTYPES.get(dtype, "float64"),
-                                tuple(sds.attributes().items()))
-            sds.endaccess()
-    finally:
-        sd.end()
+    infos = _sds_infos(path)
+    groups = _vgroups(path)
     layout = {}
-    hdf = HDF(path)
-    vgs = hdf.vgstart()
-    try:
-        groups, ref = {}, -1
-        while True:
-            try:
-                ref = vgs.getid(ref)
-            except HDF4Error:
-                break
-            vg = vgs.attach(ref)
-            groups[ref] = (vg._name, vg._class, vg.tagrefs())
-            vg.detach()
-    finally:
-        vgs.end()
-        hdf.close()
     for name, vclass, members in groups.values():
         if vclass != "SWATH":
             continue
@@ -407,6 +380,47 @@ def _layout(path: str, stamp: float) -> dict:
         layout[""] = {"Data Fields": {
             n: FieldInfo(r, s, d, a) for r, (n, s, d, a) in infos.items()}}
     return layout
+
+
+def _sds_infos(path: str) -> dict:
+    """``{ref: (name, shape, dtype, attrs)}`` of every SDS in the file."""
+    sd = _open_sd(path)
+    try:
+        infos = {}
+        for index in range(sd.info()[0]):
+            sds = sd.select(index)
+            name, rank, dims, dtype, _ = sds.info()
+            infos[sds.ref()] = (name, tuple(dims[:2]) if rank >= 2 else
+                                tuple(dims), _HDF_DTYPES.get(dtype, "float64"),
+                                tuple(sds.attributes().items()))
+            sds.endaccess()
+    finally:
+        sd.end()
+    return infos
+
+
+def _vgroups(path: str) -> dict:
+    """``{ref: (name, class, [(tag, ref), ...])}`` of every Vgroup."""
+    import pyhdf.V  # noqa: F401  (HDF.vgstart needs the module loaded)
+    from pyhdf.error import HDF4Error
+    from pyhdf.HDF import HDF
+
+    hdf = HDF(path)
+    vgs = hdf.vgstart()
+    groups, ref = {}, -1
+    try:
+        while True:
+            try:
+                ref = vgs.getid(ref)
+            except HDF4Error:  # no more Vgroups
+                break
+            vg = vgs.attach(ref)
+            groups[ref] = (vg._name, vg._class, vg.tagrefs())
+            vg.detach()
+    finally:
+        vgs.end()
+        hdf.close()
+    return groups
 
 
 def hdf_layout(path: str) -> dict:
@@ -765,7 +779,8 @@ def _geolocation_pixels(struct_text, swath, field, geo_shape, data_shape):
     maps, dims = _dim_lists(node) if node is not None else ({}, {})
     geo_dims = dims.get("Latitude", ())
     data_dims = dims.get(field, ())
-    steps = [maps.get((g, d)) for g, d in zip(geo_dims, data_dims)]
+    steps = [maps.get(pair) for pair in zip(geo_dims, data_dims,
+                                            strict=False)]
     k_rows = np.arange(geo_shape[0], dtype=float)
     k_cols = np.arange(geo_shape[1], dtype=float)
     if len(steps) == 2 and all(steps):
@@ -822,8 +837,7 @@ def _swir_policy(path: str, wanted: list, acquired, exclude: bool) -> list:
 def _open_l1t(path: str, wanted: list, options: dict) -> Product:
     layout = hdf_layout(path)
     texts = _global_texts(path)
-    meta = Metadata.from_odl({k: v for k, v in texts.items()
-                              if not k.lower().startswith("struct")})
+    meta = _hdf_metadata(path)
     acquired = _option_time(options) or acquisition_time(meta, path)
     wanted = _swir_policy(path, wanted, acquired,
                           options["exclude_failed_swir"])
@@ -954,41 +968,23 @@ def _open_srf(path: str, wanted: list, options: dict) -> Product:
     for file in files:
         for swath, groups in hdf_layout(file).items():
             swaths.setdefault(swath, (file, groups))
-    texts = _global_texts(files[0])
-    meta = Metadata.from_odl({k: v for k, v in texts.items()
-                              if not k.lower().startswith("struct")})
+    meta = _hdf_metadata(files[0])
     acquired = _option_time(options) or acquisition_time(meta, files[0])
     wanted = _swir_policy(path, wanted, acquired,
                           options["exclude_failed_swir"])
     georefs, bands = {}, {}
     for band in wanted:
-        subsystem = SUBSYSTEM[band]
-        if subsystem == "TIR":
-            raise ProductError(
-                f"{path}: band {band}: AST_07XT has no TIR bands (they are "
-                "in AST_05/AST_08); drop it from the region's 'bands'")
-        swath = SRF_SWATH[subsystem]
-        if swath not in swaths:
-            raise ProductError(
-                f"{path}: band {band}: no {swath} swath in "
-                f"{', '.join(os.path.basename(f) for f in files)}; the "
-                f"{subsystem} file of this AST_07XT granule is missing")
-        file, groups = swaths[swath]
-        field = f"Band{band}"
-        info = groups.get("Data Fields", {}).get(field)
-        if info is None:
-            raise ProductError(f"{file}: band {band}: no field {field} in "
-                               f"{swath}")
+        file, swath, info = _srf_field(path, files, swaths, band)
         if swath not in georefs:
-            georefs[swath] = _srf_georef(file, swath, field, subsystem,
-                                         info.shape)
+            georefs[swath] = _srf_georef(file, swath, f"Band{band}",
+                                         SUBSYSTEM[band], info.shape)
         attrs = dict(info.attrs)
         nodata = (0,) + ((attrs["_FillValue"],) if "_FillValue" in attrs
                          else ())
-        bands[band] = BandSource(
-            band, HdfSdsSource(file, georef=georefs[swath], swath=swath,
-                               field=field),
-            scale=SRF_SCALE, nodata=nodata, valid_range=(1, 32767))
+        raster = HdfSdsSource(file, georef=georefs[swath], swath=swath,
+                              field=f"Band{band}")
+        bands[band] = BandSource(band, raster, scale=SRF_SCALE,
+                                 nodata=nodata, valid_range=(1, 32767))
     log.info("%s: AST_07XT, %d band(s) %s from %d file(s)", path, len(bands),
              ",".join(bands), len(files))
     return Product("aster", path, _scene_id(meta, files[0]), bands,
@@ -997,10 +993,37 @@ def _open_srf(path: str, wanted: list, options: dict) -> Product:
                              "files": files})
 
 
-def _srf_georef(file, swath, field, subsystem, shape) -> Georef:
-    texts = _global_texts(file)
-    meta = Metadata.from_odl({k: v for k, v in texts.items()
+def _srf_field(path, files, swaths, band):
+    """(file, swath, FieldInfo) of an AST_07XT band, or a clear error."""
+    subsystem = SUBSYSTEM[band]
+    if subsystem == "TIR":
+        raise ProductError(
+            f"{path}: band {band}: AST_07XT has no TIR bands (they are in "
+            "AST_05/AST_08); drop it from the region's 'bands'")
+    swath = SRF_SWATH[subsystem]
+    if swath not in swaths:
+        raise ProductError(
+            f"{path}: band {band}: no {swath} swath in "
+            f"{', '.join(os.path.basename(f) for f in files)}; the "
+            f"{subsystem} file of this AST_07XT granule is missing")
+    file, groups = swaths[swath]
+    info = groups.get("Data Fields", {}).get(f"Band{band}")
+    if info is None:
+        raise ProductError(f"{file}: band {band}: no field Band{band} in "
+                           f"{swath}")
+    return file, swath, info
+
+
+def _hdf_metadata(path: str) -> Metadata:
+    """Metadata of the ODL global attributes (not StructMetadata)."""
+    texts = _global_texts(path)
+    return Metadata.from_odl({k: v for k, v in texts.items()
                               if not k.lower().startswith("struct")})
+
+
+def _srf_georef(file, swath, field, subsystem, shape) -> Georef:
+    meta = _hdf_metadata(file)
+    texts = _global_texts(file)
     georef = georef_from_corners(meta, file, subsystem, shape)
     if georef is None:
         georef = georef_from_geolocation(file, swath, field, shape, meta,
