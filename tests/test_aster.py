@@ -332,6 +332,13 @@ def test_unknown_band_name_stops(l1t_path):
         aster.open_product(str(l1t_path), bands=["1", "3B"])
 
 
+def test_unknown_reader_option_stops(l1t_path):
+    """A misspelt option is named, with the options that exist."""
+    with pytest.raises(ProductError, match=r"unknown ASTER reader option\(s\)"
+                                           r" \['exclude_swir'\]"):
+        aster.open_product(str(l1t_path), exclude_swir=True)
+
+
 def test_dispatch_by_sensor_name(l1t_path):
     """lithomap.products.open_product('aster', ...) reaches this reader."""
     product = open_any("aster", str(l1t_path), ["3N", "B04"])
@@ -474,3 +481,20 @@ def test_demo_scene_has_distinct_rock_units(tmp_path):
     gaps = [np.linalg.norm(means[i] - means[j]) for i in range(len(codes))
             for j in range(i + 1, len(codes))]
     assert min(gaps) > 0.03
+
+
+def test_threaded_chunk_reads_match_serial_reads(l1t_path):
+    """Dask threads reading many chunks at once give the serial result."""
+    import dask
+
+    product = aster.open_product(str(l1t_path), bands=["1", "4", "9"])
+    crs = product.bands["4"].raster.georef.crs
+    aoi = grid.AOI((478800.0, 4160100.0, 479700.0, 4161000.0))
+    region = grid.make_grid(crs, 30.0, aoi)
+    stack = grid.lazy_stack([product], region, aoi, chunk_px=4)
+    with dask.config.set(scheduler="synchronous"):
+        serial = stack.compute()
+    with dask.config.set(scheduler="threads", num_workers=4):
+        threaded = stack.compute()
+    np.testing.assert_array_equal(threaded, serial)
+    assert np.isfinite(serial).all()

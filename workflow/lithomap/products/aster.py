@@ -57,6 +57,7 @@ import logging
 import math
 import os
 import re
+import threading
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -332,6 +333,10 @@ class FieldInfo:
     """SDS attributes as ``(name, value)`` pairs."""
 
 
+# The HDF4 library is not thread-safe: every pyhdf call in this process goes
+# through one lock (Dask's threaded scheduler reads chunks concurrently).
+_HDF4_LOCK = threading.RLock()
+
 _HDF_DTYPES = {3: "uint8", 4: "int8", 5: "float32", 6: "float64",
                20: "int8", 21: "uint8", 22: "int16", 23: "uint16",
                24: "int32", 25: "uint32"}
@@ -425,16 +430,18 @@ def _vgroups(path: str) -> dict:
 
 def hdf_layout(path: str) -> dict:
     """Swath fields of the HDF-EOS2 file at `path` (cached per mtime)."""
-    return _layout(os.path.abspath(path), os.path.getmtime(path))
+    with _HDF4_LOCK:
+        return _layout(os.path.abspath(path), os.path.getmtime(path))
 
 
 def _global_texts(path: str) -> dict:
     """ODL texts of the metadata global attributes, by attribute name."""
-    sd = _open_sd(path)
-    try:
-        attrs = sd.attributes()
-    finally:
-        sd.end()
+    with _HDF4_LOCK:
+        sd = _open_sd(path)
+        try:
+            attrs = sd.attributes()
+        finally:
+            sd.end()
     return {name: str(value) for name, value in attrs.items()
             if re.match(r"(core|product|archive)metadata|structmetadata",
                         name, re.IGNORECASE)}
@@ -481,26 +488,29 @@ class HdfSdsSource(RasterSource):
         c0, c1 = max(col0, 0), min(col0 + width, cols)
         if r1 <= r0 or c1 <= c0:
             return out
-        sd = _open_sd(self.path)
-        try:
-            sds = sd.select(sd.reftoindex(info.ref))
-            out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = sds[r0:r1, c0:c1]
-            sds.endaccess()
-        finally:
-            sd.end()
+        with _HDF4_LOCK:
+            sd = _open_sd(self.path)
+            try:
+                sds = sd.select(sd.reftoindex(info.ref))
+                out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = (
+                    sds[r0:r1, c0:c1])
+                sds.endaccess()
+            finally:
+                sd.end()
         return out
 
 
 def _read_field(path: str, swath: str, group: str, name: str) -> np.ndarray:
     """Whole field `name` of `group` in `swath` (small geolocation arrays)."""
     info = hdf_layout(path)[swath][group][name]
-    sd = _open_sd(path)
-    try:
-        sds = sd.select(sd.reftoindex(info.ref))
-        values = np.asarray(sds[:])
-        sds.endaccess()
-    finally:
-        sd.end()
+    with _HDF4_LOCK:
+        sd = _open_sd(path)
+        try:
+            sds = sd.select(sd.reftoindex(info.ref))
+            values = np.asarray(sds[:])
+            sds.endaccess()
+        finally:
+            sd.end()
     return values
 
 
@@ -667,7 +677,7 @@ def georef_from_corners(meta: Metadata, path: str, subsystem: str,
     northing, easting = upper_left
     if south and northing < 0:
         northing += 10_000_000.0
-    res = RES_M[subsystem]
+    res = _pixel_size(meta, subsystem)
     _check_extent(meta, path, subsystem, shape, res)
     transform = Affine(res, 0.0, easting - res / 2, 0.0, -res,
                        northing + res / 2)
@@ -675,6 +685,16 @@ def georef_from_corners(meta: Metadata, path: str, subsystem: str,
               subsystem, abs(int(zone)), "S" if south else "N", res)
     return Georef(_utm_crs(abs(int(zone)), south), transform, shape[1],
                   shape[0])
+
+
+def _pixel_size(meta: Metadata, subsystem: str) -> float:
+    """Pixel size of `subsystem`: SPATIALRESOLUTION (VNIR, SWIR, TIR), else
+    the nominal 15, 30 or 90 m."""
+    found = meta.first("SPATIALRESOLUTION")
+    order = ("VNIR", "SWIR", "TIR")
+    if isinstance(found, tuple) and len(found) == 3:
+        return float(found[order.index(subsystem)])
+    return RES_M[subsystem]
 
 
 def _check_extent(meta, path, subsystem, shape, res):
@@ -1212,7 +1232,7 @@ def _resolve(path: str) -> tuple[str, str]:
 def open_product(path: str, bands=None, *, include_tir: bool = False,
                  exclude_failed_swir: bool = False, gains: dict | None = None,
                  sun_elevation: float | None = None, acquired=None,
-                 product: str | None = None) -> Product:
+                 product: str | None = None, **unknown) -> Product:
     """Open an ASTER scene: an AST_L1T or AST_07XT HDF, or GeoTIFF exports.
 
     Parameters
@@ -1251,6 +1271,11 @@ def open_product(path: str, bands=None, *, include_tir: bool = False,
         subsystem (swath) that the scene lacks; the message names the file
         and the band.
     """
+    if unknown:
+        raise ProductError(
+            f"{path}: unknown ASTER reader option(s) {sorted(unknown)}; "
+            "expected include_tir, exclude_failed_swir, gains, "
+            "sun_elevation, acquired, product")
     options = {"exclude_failed_swir": bool(exclude_failed_swir),
                "gains": gains, "sun_elevation": sun_elevation,
                "acquired": acquired, "product": product}
