@@ -599,6 +599,8 @@ def dn_scale(path: str, band: str, gain: str | None, acquired, elevation):
         Unknown gain code, no sun elevation, or no acquisition date.
     """
     if band in TIR:
+        # TODO: brightness temperature (Planck inversion) is not linear in
+        # DN, so it does not fit BandSource; TIR stays radiance for now.
         return UCC[band]["NOR"]
     code = _check_gain(path, band, gain)
     if elevation is None:
@@ -998,6 +1000,8 @@ def _open_srf(path: str, wanted: list, options: dict) -> Product:
         if swath not in georefs:
             georefs[swath] = _srf_georef(file, swath, f"Band{band}",
                                          SUBSYSTEM[band], info.shape)
+        # TODO: the AST_07XT QA data planes are not read into masks; only
+        # fill (0, or the SDS _FillValue) and negative values are masked.
         attrs = dict(info.attrs)
         nodata = (0,) + ((attrs["_FillValue"],) if "_FillValue" in attrs
                          else ())
@@ -1068,6 +1072,8 @@ def export_band(filename: str) -> str | None:
     return band_name(matches[-1]) if matches[-1].upper() != "3B" else None
 
 
+# TODO: the multi-band full-resolution composites of AST_L1T (*_V.tif,
+# *_T.tif) are not matched to bands; only one-band-per-file exports are.
 def _export_kind(names: list, option: str | None, path: str) -> str:
     if option:
         kind = option.upper().replace("AST_", "")
