@@ -37,6 +37,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         return (f"config key {key}: unknown key(s) {', '.join(extra)} "
                 f"(misspelt?){hint}")
+    if error.validator == "not":
+        what = error.schema.get("description", "").strip()
+        return f"config key {key}: {error.instance!r} is not allowed: {what}"
     if error.validator == "propertyNames":
         return f"config key {key}: {error.message}"
     if error.validator == "enum":

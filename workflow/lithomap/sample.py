@@ -16,14 +16,16 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def pixel_keys(index: np.ndarray, seed: int) -> np.ndarray:
     """Uniform keys in [0, 1) for flat pixel indices (splitmix64 finaliser)."""
-    z = index.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+    # Multiplications wrap around modulo 2**64 on purpose.
     with np.errstate(over="ignore"):
+        z = index.astype(np.uint64) + np.uint64(seed) * _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))

@@ -22,8 +22,8 @@ from rasterio.crs import CRS
 
 from lithomap import grid as grids
 from lithomap.grid import GridError
-from lithomap.products import open_product
-from lithomap.products.base import Georef
+from lithomap.products import open_product, reader
+from lithomap.products.base import Georef, ProductError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def region_grid(region: dict, key: str):
 def open_scenes(region: dict, sensor: str) -> list:
     """Products of a region's scenes of `sensor`, with its bands and
     reader options."""
-    bands = region.get("bands", {}).get(sensor)
+    bands = region.get("bands", {}).get(sensor) or reader(sensor).DEFAULT_BANDS
     defaults = region["settings"].get("sensors", {}).get(sensor, {})
     products = []
     for scene in region["scenes"]:
@@ -50,6 +50,14 @@ def open_scenes(region: dict, sensor: str) -> list:
             continue
         options = {**defaults, **scene.get("options", {})}
         products.append(open_product(sensor, scene["path"], bands, **options))
+    first = list(products[0].bands)
+    for product in products[1:]:
+        if list(product.bands) != first:
+            raise ProductError(
+                f"{product.path}: bands {list(product.bands)} differ from "
+                f"{first} of {products[0].path}; scenes of one sensor are "
+                "mosaicked and need the same bands (set them in the "
+                "region's 'bands')")
     return products
 
 

@@ -1,0 +1,62 @@
+"""config.yaml validation: errors name the key; defaults fill in."""
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from lithomap.config import ConfigError, load_schema, resolve, validate
+
+SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
+
+
+@pytest.fixture
+def config():
+    with open(REPO / "config.yaml") as f:
+        return yaml.safe_load(f)
+
+
+def test_shipped_config_is_valid(config):
+    validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: c["regions"]["western_sahara"]["grid"].update(rez=10),
+     r"regions\.western_sahara\.grid: unknown key\(s\) rez.*allowed keys: "
+     r"aoi, crs, res_m"),
+    (lambda c: c["settings"].update(seeed=1),
+     r"config key settings: unknown key\(s\) seeed"),
+    (lambda c: c.update(run=["atlantis"]),
+     r"config key run: no region 'atlantis'"),
+    (lambda c: c["regions"]["western_sahara"]["grid"].update(res_m=-5),
+     r"regions\.western_sahara\.grid\.res_m: -5 is less than or equal"),
+    (lambda c: c["regions"]["western_sahara"]["scenes"][0].update(
+        sensor="modis"), r"scenes\.0\.sensor: 'modis' is not one of"),
+    (lambda c: c["settings"].update(majority_window_px=4),
+     r"settings\.majority_window_px: 4 is not allowed.*\(odd\)"),
+    (lambda c: c["regions"]["western_sahara"].update(methods=["umap"]),
+     r"methods: no method 'umap'"),
+    (lambda c: c["methods"]["pca"].update(n_compnents=3),
+     r"methods\.pca: unknown key\(s\) n_compnents"),
+], ids=["misspelt-grid-key", "misspelt-setting", "unknown-region",
+        "negative-res", "unknown-sensor", "even-window", "unknown-method",
+        "misspelt-method-key"])
+def test_bad_config_names_the_key(config, edit, match):
+    edit(config)
+    with pytest.raises(ConfigError, match=match):
+        validate(config, SCHEMA)
+
+
+def test_defaults_and_region_overrides(config):
+    """Schema defaults < top-level settings < the region's settings."""
+    config = copy.deepcopy(config)
+    del config["settings"]["k"]
+    config["regions"]["western_sahara"]["settings"] = {"k": 5}
+    validate(config, SCHEMA)
+    out = resolve(config, SCHEMA)
+    region = out["regions"]["western_sahara"]["settings"]
+    assert region["k"] == 5
+    assert out["settings"]["k"] == 8  # the schema's default
+    assert region["resampling"] == "auto"
+    assert out["methods"]["pca"]["whiten"] is False

@@ -1,0 +1,130 @@
+"""The workflow end to end through the real `snakemake` command, on a small
+AOI of the real Sentinel-2 scene, and its refusals of bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from conftest import REPO, S2_COG
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def tiny_config(**region_changes):
+    region = {
+        "grid": {"crs": "EPSG:32629", "res_m": 200,
+                 "aoi": {"bbox": [240000, 2720000, 280000, 2760000]}},
+        "scenes": [{"sensor": "sentinel2", "path": str(S2_COG)}],
+        "methods": ["pca"],
+    }
+    region.update(region_changes)
+    return {"run": ["tiny"], "regions": {"tiny": region},
+            "methods": {"pca": {"reducer": "pca", "variance": 0.99}},
+            "settings": {"sample_size": 20000, "k": 6, "chunk_px": 64}}
+
+
+def run(workdir, config, *targets):
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        SNAKEMAKE + ["-s", str(REPO / "Snakefile"), "--directory",
+                     str(workdir), "--configfile", str(path), "--cores", "2",
+                     *targets],
+        capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    proc = run(workdir, tiny_config())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+def test_map_is_a_categorical_geotiff_on_the_grid(tiny_run):
+    """uint8, nodata 0, colour table, the region's CRS and transform."""
+    path = tiny_run / "results/tiny/sentinel2/pca/map.tif"
+    with rasterio.open(path) as src:
+        assert src.dtypes[0] == "uint8"
+        assert src.nodata == 0
+        assert src.crs.to_epsg() == 32629
+        assert tuple(src.transform)[:6] == (200, 0, 240000, 0, -200, 2760000)
+        assert (src.width, src.height) == (200, 200)
+        assert src.profile["tiled"]
+        assert len(src.colormap(1)) >= 7
+        labels = src.read(1)
+    counts = np.bincount(labels.ravel(), minlength=7)
+    assert labels.max() == 6
+    # Every cluster holds a real share of the rock area.
+    assert (counts[1:] > 0.01 * labels.size).all()
+
+
+def test_map_follows_the_scene(tiny_run):
+    """Clusters explain the reflectance: pixels of one cluster are far more
+    alike than the scene as a whole (checked on B11 at the map's pixels)."""
+    with rasterio.open(tiny_run / "results/tiny/sentinel2/pca/map.tif") as m:
+        labels = m.read(1)
+    with rasterio.open(S2_COG / "B11.tif") as src:
+        window = rasterio.windows.from_bounds(240000, 2720000, 280000,
+                                              2760000, src.transform)
+        b11 = src.read(1, window=window).astype(float)
+    usable = (labels > 0) & (b11 > 0)
+    within = sum(b11[usable & (labels == c)].var() * (labels == c).sum()
+                 for c in range(1, 7)) / usable.sum()
+    assert within < 0.35 * b11[usable].var()
+
+
+def test_summary_reports_pixels_k_and_times(tiny_run):
+    summary = json.loads((tiny_run / "results/tiny/summary.json").read_text())
+    entry = summary["maps"][0]
+    assert entry["k"] == 6
+    assert entry["n_pixels"] == 200 * 200
+    assert 0.9 * 40000 < entry["n_usable"] <= 40000
+    assert entry["n_sample"] == 20000
+    assert set(entry["seconds"]) == {"stack", "sample", "reduce", "cluster",
+                                     "map"}
+
+
+def test_same_config_gives_same_map(tiny_run, tmp_path):
+    proc = run(tmp_path, tiny_config())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with rasterio.open(tiny_run / "results/tiny/sentinel2/pca/map.tif") as a, \
+            rasterio.open(tmp_path / "results/tiny/sentinel2/pca/map.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"grid": {"crs": "EPSG:32629", "res_m": 200,
+               "aoi": {"bbox": [700000, 2720000, 720000, 2740000]}}},
+     "does not intersect any scene"),
+    ({"grid": {"crs": "EPSG:32629", "res_m": 200,
+               "aoi": {"bbox": [266600, 2799200, 267400, 2800000]}}},
+     "every pixel of the sentinel2 stack is masked"),
+    ({"scenes": [{"sensor": "sentinel2", "path": "../nowhere/S2"}]},
+     "no such file or folder"),
+    ({"bands": {"sentinel2": ["B02", "B13"]}}, "no band B13"),
+], ids=["aoi-outside", "aoi-all-cloud", "missing-scene", "missing-band"])
+def test_bad_input_stops_cleanly(tmp_path, changes, message):
+    """The run fails with a message saying what is wrong, and leaves no
+    stack that looks complete."""
+    proc = run(tmp_path, tiny_config(**changes))
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not (tmp_path / "results/tiny/sentinel2/stack.zarr").exists()
+    assert not list((tmp_path / "results").rglob("*.part")) \
+        if (tmp_path / "results").exists() else True
+
+
+def test_unknown_config_key_names_it(tmp_path):
+    config = tiny_config()
+    config["settings"]["sampel_size"] = 10
+    proc = run(tmp_path, config)
+    assert proc.returncode != 0
+    assert "config key settings: unknown key(s) sampel_size" in proc.stderr
