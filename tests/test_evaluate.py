@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from rasterio import features as rio_features
-from sklearn import metrics
-
 from lithomap import evaluate as ev
 from lithomap.products.base import Georef
+from rasterio import features as rio_features
+from sklearn import metrics
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -95,7 +94,7 @@ def bench_scored(tmp_path_factory):
     reference = tmp / "reference.tif"
     ev.rasterize_reference({"path": str(BENCH_TIF)}, grid, reference)
     units, nodata = read(reference)
-    clusters, truth, n_flip = flipped_map(units, nodata, 0.02, seed=3)
+    clusters, _, _ = flipped_map(units, nodata, 0.02, seed=3)
     map_path = write_tif(tmp / "map.tif", clusters, grid, nodata=0)
     doc = ev.evaluate_map(map_path, reference, run={"sensor": "s2",
                                                     "method": "pca"})

@@ -50,15 +50,34 @@ def choose_k(features: np.ndarray, k_range, rule: str = "elbow",
              sweep_n: int = 100_000, n_init: int = 3, fit=None):
     """Fit k-means for every k of `k_range` and pick k by `rule`.
 
+    `sweep_k` followed by `pick_k`; see those for the parameters.
+
+    Returns
+    -------
+    k : int
+        The chosen number of clusters.
+    table : pandas.DataFrame
+        One row per k with columns ``k`` and `SCORES`. ``table.attrs``
+        records the rule, the chosen k, the elbow, the sample sizes and
+        the seed, for `write_choice`.
+    """
+    _check_rule(rule, _check_range(k_range))
+    table = sweep_k(features, k_range, seed, silhouette_n, sweep_n, n_init,
+                    fit)
+    return pick_k(table, rule), table
+
+
+def sweep_k(features: np.ndarray, k_range, seed: int = 0,
+            silhouette_n: int = 10_000, sweep_n: int = 100_000,
+            n_init: int = 3, fit=None) -> pd.DataFrame:
+    """Fit and score k-means for every k of `k_range`.
+
     Parameters
     ----------
     features : ndarray of shape (n_pixels, n_features)
         Encoded pixel sample. Rows holding NaN or inf are left out.
     k_range : sequence of two int
         Smallest and largest k to try, both included; 2 <= min < max.
-    rule : {"elbow", "silhouette", "calinski_harabasz", "davies_bouldin"},\
-            default="elbow"
-        How k is picked from the scores; see the module docstring.
     seed : int, default=0
         Seeds the sweep subsample, the silhouette subsample and every fit.
     silhouette_n : int, default=10_000
@@ -75,14 +94,16 @@ def choose_k(features: np.ndarray, k_range, rule: str = "elbow",
 
     Returns
     -------
-    k : int
-        The chosen number of clusters.
-    table : pandas.DataFrame
-        One row per k with columns ``k`` and `SCORES`. ``table.attrs``
-        records the rule, the chosen k, the elbow, the sample sizes and
-        the seed, for `write_choice`.
+    pandas.DataFrame
+        One row per k with columns ``k`` and `SCORES`; ``attrs`` holds
+        ``k_range``, ``elbow_k`` (see `find_elbow`), ``sweep_n``,
+        ``silhouette_n``, ``n_init`` and ``seed``.
     """
-    kmin, kmax = _check_settings(k_range, rule, silhouette_n, sweep_n)
+    kmin, kmax = _check_range(k_range)
+    if silhouette_n < 2 or sweep_n < 2:
+        raise ChooseKError(
+            f"silhouette_n and sweep_n must be at least 2. Received: "
+            f"{silhouette_n}, {sweep_n}")
     sample = _sweep_sample(features, sweep_n, seed)
     if kmax >= len(sample):
         raise ChooseKError(
@@ -91,22 +112,35 @@ def choose_k(features: np.ndarray, k_range, rule: str = "elbow",
             "k_range or draw a bigger sample")
     if fit is None:
         from lithomap.cluster import fit_kmeans as fit
-    log.info("choosing k in %d..%d by %s on %d px (silhouette on %d px)",
-             kmin, kmax, rule, len(sample), min(silhouette_n, len(sample)))
+    silhouette_n = min(silhouette_n, len(sample))
+    log.info("sweeping k over %d..%d on %d px (silhouette on %d px)",
+             kmin, kmax, len(sample), silhouette_n)
 
     rows = [_score_k(sample, k, seed, n_init, silhouette_n, fit)
             for k in range(kmin, kmax + 1)]
     table = pd.DataFrame(rows, columns=("k",) + SCORES)
-
     elbow = find_elbow(table["k"].to_numpy(), table["inertia"].to_numpy())
-    k, used = _apply_rule(table, rule, elbow)
-    table.attrs = {"rule": rule, "rule_applied": used, "chosen_k": k,
-                   "elbow_k": elbow, "k_range": [kmin, kmax],
-                   "sweep_n": len(sample),
-                   "silhouette_n": min(silhouette_n, len(sample)),
+    table.attrs = {"k_range": [kmin, kmax], "elbow_k": elbow,
+                   "sweep_n": len(sample), "silhouette_n": silhouette_n,
                    "n_init": n_init, "seed": seed}
+    return table
+
+
+def pick_k(table: pd.DataFrame, rule: str = "elbow") -> int:
+    """The k that `rule` picks from a `sweep_k` table.
+
+    ``"elbow"`` takes ``table.attrs["elbow_k"]``, or, when the inertia
+    curve has no knee, the k of highest silhouette (with a warning);
+    ``"silhouette"`` and ``"calinski_harabasz"`` the highest score,
+    ``"davies_bouldin"`` the lowest. The choice is recorded in
+    ``table.attrs``: ``rule``, ``rule_applied``, ``chosen_k``.
+    """
+    _check_rule(rule, tuple(table["k"].iloc[[0, -1]]))
+    elbow = table.attrs.get("elbow_k")
+    k, used = _apply_rule(table, rule, elbow)
+    table.attrs.update(rule=rule, rule_applied=used, chosen_k=k)
     log.info("k = %d chosen by %s (elbow of inertia at %s)", k, used, elbow)
-    return k, table
+    return k
 
 
 def find_elbow(ks: np.ndarray, inertia: np.ndarray) -> int | None:
@@ -158,11 +192,8 @@ def write_choice(table: pd.DataFrame, figure_path=None, json_path=None,
 
 # --- steps of choose_k -----------------------------------------------------
 
-def _check_settings(k_range, rule, silhouette_n, sweep_n):
-    """(kmin, kmax) from `k_range`, after checking every setting."""
-    if rule not in RULES:
-        raise ChooseKError(f"k_rule: expected one of {RULES}. "
-                           f"Received: {rule!r}")
+def _check_range(k_range) -> tuple[int, int]:
+    """(kmin, kmax) of `k_range`, or an error naming the config key."""
     try:
         kmin, kmax = (int(k) for k in k_range)
     except (TypeError, ValueError):
@@ -171,16 +202,20 @@ def _check_settings(k_range, rule, silhouette_n, sweep_n):
     if not 2 <= kmin < kmax:
         raise ChooseKError(f"k_range: expected 2 <= min < max. "
                            f"Received: {list(k_range)}")
+    return kmin, kmax
+
+
+def _check_rule(rule, k_range) -> None:
+    """Stop unless `rule` is known and can work over `k_range`."""
+    if rule not in RULES:
+        raise ChooseKError(f"k_rule: expected one of {RULES}. "
+                           f"Received: {rule!r}")
+    kmin, kmax = k_range
     if rule == "elbow" and kmax - kmin < 2:
         raise ChooseKError(
             f"k_range: the elbow rule needs at least three values of k. "
-            f"Received: {list(k_range)}; widen the range or pick another "
-            "k_rule")
-    if silhouette_n < 2 or sweep_n < 2:
-        raise ChooseKError(
-            f"silhouette_n and sweep_n must be at least 2. Received: "
-            f"{silhouette_n}, {sweep_n}")
-    return kmin, kmax
+            f"Received: {[int(kmin), int(kmax)]}; widen the range or pick "
+            "another k_rule")
 
 
 def _sweep_sample(features, sweep_n, seed):

@@ -251,7 +251,7 @@ def _reference_kind(path, ref_cfg) -> str:
         raise ReferenceMapError(f"reference.path: {path} does not exist")
     try:
         pyogrio.read_info(path, layer=ref_cfg.get("layer"))
-    except Exception:  # pyogrio raises several types for non-vectors
+    except Exception:  # noqa: BLE001 (pyogrio raises several types)
         return "raster"
     return "vector"
 
@@ -923,8 +923,7 @@ def internal_scores(features, labels, seed: int = 0,
             f"(n,). Received shapes {x.shape} and {y.shape}")
     finite = np.isfinite(x).all(axis=1)
     x, y = x[finite].astype(np.float64), y[finite]
-    out = {"n_px": int(len(y)), "silhouette_n": int(min(silhouette_n,
-                                                         len(y)))}
+    out = {"n_px": len(y), "silhouette_n": min(int(silhouette_n), len(y))}
     if not 2 <= len(np.unique(y)) < len(y):
         log.warning("internal scores need at least two clusters and more "
                     "pixels than clusters; got %d cluster(s) on %d px",
@@ -972,7 +971,7 @@ def read_points(points_cfg: dict, grid: Georef, legend: dict):
     inside = ((rows >= 0) & (rows < grid.height) & (cols >= 0)
               & (cols < grid.width))
     codes, known = _point_codes(frame[column], legend)
-    counts = {"total": int(len(frame)),
+    counts = {"total": len(frame),
               "outside_grid": int((~inside).sum()),
               "unknown_unit": int((inside & ~known).sum())}
     if counts["outside_grid"]:
@@ -1154,7 +1153,7 @@ def evaluate_map(map_path, reference_path, *, legend=None, points=None,
     doc = {"run": dict(run or {}),
            "inputs": {"map": str(map_path), "reference": str(reference_path),
                       "reference_source": _source_of(reference_path)},
-           "k": int(len(cont.cluster_px)), "pixels": cont.pixels,
+           "k": len(cont.cluster_px), "pixels": cont.pixels,
            "units": _units_doc(cont, names),
            "clusters": _clusters_doc(cont),
            "contingency": {"rows": cont.units.tolist(),
