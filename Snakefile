@@ -20,13 +20,16 @@ CONFIG = lmconfig.resolve(config, SCHEMA)
 
 
 def rel(path):
-    """A config path, relative to the folder holding this Snakefile."""
-    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+    """A config path, relative to the folder holding this Snakefile, except
+    paths under results/, which this workflow makes in its working folder."""
+    if os.path.isabs(path) or path.startswith("results/"):
+        return path
+    return os.path.join(workflow.basedir, path)
 
 
 for _region in CONFIG["regions"].values():
     for _scene in _region["scenes"]:
-        _scene["path"] = os.path.normpath(rel(_scene["path"]))
+        _scene["path"] = rel(os.path.normpath(_scene["path"]))
     if "vector" in _region["grid"]["aoi"]:
         _region["grid"]["aoi"]["vector"] = rel(_region["grid"]["aoi"]["vector"])
 
@@ -38,6 +41,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/demo_data.smk"
 include: "workflow/rules/stack.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/cluster.smk"

@@ -9,6 +9,8 @@ rule cluster:
         summary="results/{region}/{sensor}/{method}/cluster.json",
     params:
         settings=settings,
+    conda:
+        "../../envs/geo.yaml"
     log:
         "logs/{region}/{sensor}/{method}/cluster.log",
     threads: workflow.cores

@@ -20,8 +20,7 @@ def scene_inputs(wildcards):
     rule makes under results/ (generated demo scenes)."""
     paths = [s["path"] for s in region_cfg(wildcards)["scenes"]
              if s["sensor"] == wildcards.sensor]
-    results = os.path.join(workflow.basedir, "results") + os.sep
-    return [p for p in paths if os.path.exists(p) or p.startswith(results)]
+    return [p for p in paths if os.path.exists(p) or p.startswith("results/")]
 
 
 def region_runs(region):

@@ -11,6 +11,8 @@ rule map:
         summary="results/{region}/{sensor}/{method}/map.json",
     params:
         settings=settings,
+    conda:
+        "../../envs/geo.yaml"
     log:
         "logs/{region}/{sensor}/{method}/map.log",
     benchmark:

@@ -12,6 +12,8 @@ rule reduce:
     params:
         method=method_cfg,
         settings=settings,
+    conda:
+        "../../envs/keras.yaml"
     log:
         "logs/{region}/{sensor}/{method}/reduce.log",
     benchmark:

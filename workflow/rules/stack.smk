@@ -9,6 +9,8 @@ rule stack:
         summary="results/{region}/{sensor}/stack.json",
     params:
         region=region_cfg,
+    conda:
+        "../../envs/geo.yaml"
     log:
         "logs/{region}/{sensor}/stack.log",
     benchmark:
@@ -29,6 +31,8 @@ rule sample:
         summary="results/{region}/{sensor}/sample.json",
     params:
         settings=settings,
+    conda:
+        "../../envs/geo.yaml"
     log:
         "logs/{region}/{sensor}/sample.log",
     threads: workflow.cores

@@ -18,6 +18,8 @@ rule summary:
         "results/{region}/summary.json",
     params:
         runs=lambda wc: region_runs(wc.region),
+    conda:
+        "../../envs/geo.yaml"
     log:
         "logs/{region}/summary.log",
     script:
