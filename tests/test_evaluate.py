@@ -285,19 +285,21 @@ def test_pixel_counts_of_partial_overlap(tmp_path):
 def test_more_clusters_than_units(tmp_path):
     """With k > units, one-to-one leaves the smallest cluster unmatched
     (its pixels count as errors); many-to-one gives it its majority unit.
+    A cluster with no pixel on the reference (7) is matched to nothing.
     """
     cont = ev.Contingency(
         table=np.array([[50, 0, 10, 4],
                         [5, 40, 0, 0],
                         [0, 10, 30, 1]]),
         units=np.array([0, 4, 9]), clusters=np.array([1, 2, 3, 4]),
-        pixels={}, unit_px={}, cluster_px={})
+        pixels={}, unit_px={},
+        cluster_px={1: 55, 2: 50, 3: 40, 4: 5, 7: 3})
 
     one = ev.match_one_to_one(cont)
     many = ev.match_many_to_one(cont)
 
-    assert one.mapping == {1: 0, 2: 4, 3: 9, 4: None}
-    assert many.mapping == {1: 0, 2: 4, 3: 9, 4: 0}
+    assert one.mapping == {1: 0, 2: 4, 3: 9, 4: None, 7: None}
+    assert many.mapping == {1: 0, 2: 4, 3: 9, 4: 0, 7: None}
     np.testing.assert_array_equal(one.confusion, [[50, 0, 10, 4],
                                                   [5, 40, 0, 0],
                                                   [0, 10, 30, 1]])
@@ -447,7 +449,7 @@ def points_on(grid, units, tmp_path, kind):
     cols = rng.integers(0, grid.width, 50)
     codes = units[rows, cols].astype(int)
     codes[40:] = np.where(codes[40:] == 0, 1, 0)
-    xs, ys = grid.transform * (cols + 0.5, rows + 0.5)
+    xs, ys = grid.transform @ (cols + 0.5, rows + 0.5)
     left, bottom, right, top = grid.bounds
     xs = np.concatenate([xs, [left - 100, right + 5, left + 10]])
     ys = np.concatenate([ys, [top - 10, bottom + 10, top + 1000]])
@@ -512,7 +514,7 @@ def test_outputs_are_written(bench_scored):
     assert set(doc["matching"]) == {"many_to_one", "one_to_one"}
     assert "Hungarian" in doc["matching"]["one_to_one"]["method"]
     assert {"kappa", "kappa_variance", "kappa_ci95", "per_unit",
-            "mapping"} <= set(many)
+            "mapping", "mapping_names"} <= set(many)
     assert doc["pixels"]["compared"] == s["units"].size
     assert len(table) == 2 * 10
     assert list(table.columns[-1:]) == ["unmatched"]
@@ -618,7 +620,7 @@ def test_rule_scripts_rasterise_then_score(tmp_path, root_logging):
 def test_reference_outside_the_region(tmp_path):
     """A reference that does not reach the region stops with an error."""
     grid = grid_of(BENCH_TIF)
-    far = Georef(grid.crs, grid.transform * rasterio.Affine.translation(
+    far = Georef(grid.crs, grid.transform @ rasterio.Affine.translation(
         -40000, 0), grid.width, grid.height)
     for cfg in ({"path": str(BENCH_TIF)},
                 {"path": str(BENCH_GPKG), "unit_column": "unit_code"}):
@@ -695,7 +697,7 @@ def test_map_on_another_grid(bench_scored, tmp_path):
     """A map and a reference on different grids are not compared."""
     s = bench_scored
     shifted = Georef(s["grid"].crs, s["grid"].transform
-                     * rasterio.Affine.translation(1, 0), s["grid"].width,
+                     @ rasterio.Affine.translation(1, 0), s["grid"].width,
                      s["grid"].height)
     map_path = write_tif(tmp_path / "map.tif", s["clusters"], shifted,
                          nodata=0)

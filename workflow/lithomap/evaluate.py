@@ -39,7 +39,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError
 
-from lithomap.grid import chunk_windows, sub_grid, warp_window
+from lithomap.grid import GridError, chunk_windows, sub_grid, warp_window
 from lithomap.products.base import Georef, RasterSource
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def grid_from_dict(grid: dict) -> Georef:
         return Georef(crs, transform, int(grid["width"]),
                       int(grid["height"]))
     except (KeyError, TypeError, ValueError, CRSError) as exc:
-        raise ReferenceMapError(
+        raise GridError(
             f"grid: expected {{crs, transform: [a, b, c, d, e, f], width, "
             f"height}}. Received: {grid!r} ({exc})") from exc
 
@@ -247,7 +247,7 @@ def _reference_kind(path, ref_cfg) -> str:
     """"vector" if OGR reads `path` as features, else "raster"."""
     import pyogrio
 
-    if not os.path.exists(path):
+    if not str(path).startswith("/vsi") and not os.path.exists(path):
         raise ReferenceMapError(f"reference.path: {path} does not exist")
     try:
         pyogrio.read_info(path, layer=ref_cfg.get("layer"))
@@ -469,10 +469,16 @@ def _read_polygons(path, ref_cfg, grid: Georef):
             "run again")
     column = ref_cfg.get("unit_column")
     fields = [str(f) for f in info["fields"]]
+    listed = ", ".join(fields) or "(none)"
+    if column is None:
+        raise ReferenceMapError(
+            f"config key reference.unit_column is required for polygons "
+            f"({path}); set it to the column holding the units, one of: "
+            f"{listed}")
     if column not in fields:
         raise ReferenceMapError(
             f"config key reference.unit_column: {column!r} is not a column "
-            f"of {path}; its columns are: {', '.join(fields) or '(none)'}")
+            f"of {path}; its columns are: {listed}")
     src_crs = CRS.from_user_input(info["crs"])
     _check_overlap(path, src_crs, info["total_bounds"], grid)
     bbox = warp.transform_bounds(grid.crs, src_crs, *grid.bounds,
@@ -658,7 +664,8 @@ class Matching:
     name: str
     """"many_to_one" or "one_to_one" (see `MATCHINGS`)."""
     mapping: dict
-    """Unit code of each cluster code; None for an unmatched cluster."""
+    """Unit code of each cluster code of the map; None for a cluster left
+    unmatched or without any pixel on the reference."""
     confusion: np.ndarray
     """int64 (n_units, n_units + 1): reference units x matched units, the
     last column the pixels of unmatched clusters."""
@@ -670,8 +677,9 @@ def match_many_to_one(cont: Contingency) -> Matching:
     Ties go to the unit with the lowest code.
     """
     rows = cont.table.argmax(axis=0)
-    mapping = {int(c): int(cont.units[r])
-               for c, r in zip(cont.clusters, rows)}
+    mapping = _unmatched(cont)
+    mapping.update({int(c): int(cont.units[r])
+                    for c, r in zip(cont.clusters, rows)})
     return Matching("many_to_one", mapping, _confusion(cont, mapping))
 
 
@@ -681,10 +689,16 @@ def match_one_to_one(cont: Contingency) -> Matching:
     from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(cont.table, maximize=True)
-    mapping = {int(c): None for c in cont.clusters}
+    mapping = _unmatched(cont)
     mapping.update({int(cont.clusters[c]): int(cont.units[r])
                     for r, c in zip(rows, cols)})
     return Matching("one_to_one", mapping, _confusion(cont, mapping))
+
+
+def _unmatched(cont: Contingency) -> dict:
+    """Every cluster of the map (compared or not) with no unit yet."""
+    clusters = set(cont.cluster_px) | {int(c) for c in cont.clusters}
+    return {c: None for c in sorted(clusters)}
 
 
 def _confusion(cont: Contingency, mapping: dict) -> np.ndarray:
@@ -966,7 +980,7 @@ def read_points(points_cfg: dict, grid: Georef, legend: dict):
     frame = _read_point_table(path, points_cfg, column)
     xs, ys = warp.transform(frame.attrs["crs"], grid.crs,
                             frame["_x"].tolist(), frame["_y"].tolist())
-    cols_f, rows_f = ~grid.transform * (np.asarray(xs), np.asarray(ys))
+    cols_f, rows_f = ~grid.transform @ (np.asarray(xs), np.asarray(ys))
     rows, cols = np.floor(rows_f), np.floor(cols_f)
     inside = ((rows >= 0) & (rows < grid.height) & (cols >= 0)
               & (cols < grid.width))
@@ -1160,7 +1174,8 @@ def evaluate_map(map_path, reference_path, *, legend=None, points=None,
                            "columns": cont.clusters.tolist(),
                            "counts": cont.table.tolist()},
            "partition": partition_scores(cont.table),
-           "matching": {m.name: _matching_doc(m, cont) for m in matchings},
+           "matching": {m.name: _matching_doc(m, cont, names)
+                        for m in matchings},
            "kappa_variance_source": KAPPA_VARIANCE_SOURCE}
     if points:
         doc["points"] = points_accuracy(points, map_path, matchings, names)
@@ -1199,10 +1214,13 @@ def _clusters_doc(cont):
             for code, px in sorted(cont.cluster_px.items())]
 
 
-def _matching_doc(m: Matching, cont: Contingency) -> dict:
+def _matching_doc(m: Matching, cont: Contingency, names: dict) -> dict:
     scores = agreement_scores(m.confusion)
     return {"method": MATCHINGS[m.name],
             "mapping": {str(c): u for c, u in m.mapping.items()},
+            "mapping_names": {str(c): None if u is None
+                              else names.get(u, str(u))
+                              for c, u in m.mapping.items()},
             **scores,
             "confusion": {"rows": cont.units.tolist(),
                           "columns": cont.units.tolist() + [UNMATCHED],
