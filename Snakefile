@@ -30,6 +30,12 @@ def rel(path):
 for _region in CONFIG["regions"].values():
     for _scene in _region["scenes"]:
         _scene["path"] = rel(os.path.normpath(_scene["path"]))
+    _reference = _region.get("reference") or {}
+    for _key in ("path", "legend"):
+        if isinstance(_reference.get(_key), str):
+            _reference[_key] = rel(_reference[_key])
+    if isinstance(_reference.get("points"), dict):
+        _reference["points"]["path"] = rel(_reference["points"]["path"])
     if "vector" in _region["grid"]["aoi"]:
         _region["grid"]["aoi"]["vector"] = rel(_region["grid"]["aoi"]["vector"])
 
@@ -47,6 +53,7 @@ include: "workflow/rules/reduce.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/map.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

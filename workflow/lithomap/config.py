@@ -133,6 +133,8 @@ def resolve(config: dict, schema: dict) -> dict:
     settings_defaults = schema_defaults(schema, {"$ref": "#/$defs/settings"})
     top = _merge(settings_defaults, config.get("settings", {}))
     out["settings"] = top
+    out["dask"] = _merge(schema_defaults(schema, schema["properties"]["dask"]),
+                         config.get("dask", {}))
     out.setdefault("methods", {"pca": {"reducer": "pca"}})
     for name, method in out["methods"].items():
         out["methods"][name] = _merge(method_defaults(schema, method), method)

@@ -1,4 +1,4 @@
-"""Logging of rule scripts into their rule's log file."""
+"""Logging of rule scripts into their rule's log file, and where Dask runs."""
 
 from __future__ import annotations
 
@@ -8,12 +8,52 @@ import sys
 
 import dask
 
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def dask_scheduler(cfg: dict | None, threads: int):
+    """Run the body on the Dask scheduler `cfg` asks for.
+
+    ``{"scheduler": "threads"}`` (the default) uses `threads` threads of
+    this process; ``"local_cluster"`` starts a `distributed.LocalCluster`
+    of ``n_workers`` processes; ``"address"`` connects to the running
+    scheduler at ``address``.
+    """
+    cfg = cfg or {}
+    kind = cfg.get("scheduler", "threads")
+    if kind == "threads":
+        with dask.config.set(scheduler="threads",
+                             num_workers=max(1, threads)):
+            yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if kind == "local_cluster":
+        # Snakemake runs rule scripts as __main__ without a main guard;
+        # spawned workers would import (and so run) the script again.
+        dask.config.set({"distributed.worker.multiprocessing-method":
+                         "fork"})
+        cluster = LocalCluster(
+            n_workers=cfg.get("n_workers", 2),
+            threads_per_worker=cfg.get("threads_per_worker", 1),
+            memory_limit=cfg.get("memory_limit", "2GiB"),
+            dashboard_address=None, processes=True)
+        with cluster, Client(cluster) as client:
+            log.info("Dask local cluster: %d worker(s)",
+                     len(cluster.workers))
+            yield client
+    else:
+        with Client(cfg["address"]) as client:
+            log.info("Dask scheduler at %s", cfg["address"])
+            yield client
+
 
 @contextlib.contextmanager
 def rule_script(snakemake):
-    """Run a rule script's body with logging to its `log:` file and Dask
-    limited to the rule's threads. An error is logged, then re-raised so
-    that Snakemake reports the rule as failed."""
+    """Run a rule script's body with logging to its `log:` file and Dask on
+    the configured scheduler (the rule's threads by default). An error is
+    logged, then re-raised so that Snakemake reports the rule as failed."""
     log_path = snakemake.log[0] if snakemake.log else None
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -22,13 +62,13 @@ def rule_script(snakemake):
         level=logging.INFO, handlers=handlers, force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
-    log = logging.getLogger("lithomap.rule")
-    log.info("rule %s, wildcards %s, %d thread(s)", snakemake.rule,
-             dict(snakemake.wildcards), snakemake.threads)
+    rule_log = logging.getLogger("lithomap.rule")
+    rule_log.info("rule %s, wildcards %s, %d thread(s)", snakemake.rule,
+                  dict(snakemake.wildcards), snakemake.threads)
+    dask_cfg = getattr(snakemake.params, "dask", None)
     try:
-        with dask.config.set(scheduler="threads",
-                             num_workers=max(1, snakemake.threads)):
-            yield log
+        with dask_scheduler(dask_cfg, snakemake.threads):
+            yield rule_log
     except Exception as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
+        rule_log.error("%s: %s", type(exc).__name__, exc)
         raise

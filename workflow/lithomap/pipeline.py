@@ -11,12 +11,15 @@ import functools
 import json
 import logging
 import os
+import shutil
 import time
 
+import dask
 import dask.array as da
 import numpy as np
 
 from lithomap import cluster, export, smooth
+from lithomap.choose_k import choose_k, write_choice
 from lithomap.reduce import REDUCERS, FeatureModel, ReducerError, Scaler
 from lithomap.sample import draw_sample
 from lithomap.stack import open_stack, write_json
@@ -66,17 +69,33 @@ def fit_features(sample_npy: str, bands: list[str], method: dict,
     return summary
 
 
-def fit_clusters(features_npy: str, settings: dict, out_json: str) -> dict:
-    """k-means on the encoded sample; writes k and the centroids."""
+def fit_clusters(features_npy: str, settings: dict, out_json: str,
+                 labels_npy: str, selection_prefix: str) -> dict:
+    """k-means on the encoded sample; writes k, the centroids and the
+    labels of the sample. With ``k: auto``, k is chosen first by sweeping
+    ``k_range`` (figures and table at `selection_prefix` .png/.json/.csv).
+    """
     start = time.perf_counter()
     features = np.load(features_npy)
     k = settings["k"]
+    if k == "auto":
+        k, table = choose_k(
+            features, settings["k_range"], settings["k_rule"],
+            settings["seed"], settings["silhouette_n"],
+            settings["k_sweep_n"], settings["kmeans_n_init"])
+        write_choice(table, f"{selection_prefix}.png",
+                     f"{selection_prefix}.json", f"{selection_prefix}.csv")
+        log.info("k = %d chosen by %s over k in %s", k,
+                 table.attrs.get("rule_applied"), settings["k_range"])
     centroids = cluster.fit_kmeans(features, k, settings["seed"],
                                    settings["kmeans_n_init"])
-    result = {"k": k, "centroids": centroids.tolist(),
+    _save_npy(labels_npy, cluster.assign(features, centroids))
+    result = {"k": int(k), "k_from": "auto" if settings["k"] == "auto"
+              else "config", "centroids": centroids.tolist(),
               "seconds": round(time.perf_counter() - start, 3)}
     write_json(out_json, result)
-    return {"k": k, "seconds": result["seconds"]}
+    return {"k": result["k"], "k_from": result["k_from"],
+            "seconds": result["seconds"]}
 
 
 def _classify_block(block, model, centroids):
@@ -111,6 +130,20 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
         centroids = np.asarray(json.load(f)["centroids"], np.float32)
     labels = lazy_map(stack, model, centroids,
                       settings["majority_window_px"])
-    export.write_map(labels, grid, out_tif, len(centroids))
-    return {"seconds": round(time.perf_counter() - start, 3),
+    # Workers (threads or a cluster) write chunks to Zarr in parallel; only
+    # then does this process copy them into the GeoTIFF, window by window.
+    scratch = f"{out_tif}.labels.zarr"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        da.to_zarr(labels, scratch, overwrite=True)
+        computed = time.perf_counter()
+        with dask.config.set(scheduler="threads"):
+            export.write_map(da.from_zarr(scratch), grid, out_tif,
+                             len(centroids))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    end = time.perf_counter()
+    return {"seconds": round(end - start, 3),
+            "seconds_classify": round(computed - start, 3),
+            "seconds_write": round(end - computed, 3),
             "majority_window_px": settings["majority_window_px"]}

@@ -1,4 +1,4 @@
-# k-means on the encoded sample.
+# k-means on the encoded sample, k from config or chosen from the data.
 
 
 rule cluster:
@@ -6,9 +6,12 @@ rule cluster:
         features="results/{region}/{sensor}/{method}/features_sample.npy",
     output:
         kmeans="results/{region}/{sensor}/{method}/kmeans.json",
+        labels="results/{region}/{sensor}/{method}/labels_sample.npy",
         summary="results/{region}/{sensor}/{method}/cluster.json",
     params:
         settings=settings,
+        # with k: auto, the sweep's figure, table and JSON
+        selection="results/{region}/{sensor}/{method}/k_selection",
     conda:
         "../../envs/geo.yaml"
     log:

@@ -10,6 +10,7 @@ rule map:
         map="results/{region}/{sensor}/{method}/map.tif",
         summary="results/{region}/{sensor}/{method}/map.json",
     params:
+        dask=CONFIG["dask"],
         settings=settings,
     conda:
         "../../envs/geo.yaml"

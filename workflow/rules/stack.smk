@@ -8,6 +8,7 @@ rule stack:
         stack=directory("results/{region}/{sensor}/stack.zarr"),
         summary="results/{region}/{sensor}/stack.json",
     params:
+        dask=CONFIG["dask"],
         region=region_cfg,
     conda:
         "../../envs/geo.yaml"
@@ -30,6 +31,7 @@ rule sample:
         index="results/{region}/{sensor}/sample_index.npy",
         summary="results/{region}/{sensor}/sample.json",
     params:
+        dask=CONFIG["dask"],
         settings=settings,
     conda:
         "../../envs/geo.yaml"
