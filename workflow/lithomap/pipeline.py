@@ -18,7 +18,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from lithomap import cluster, export, smooth
+from lithomap import cluster, enrich, export, smooth
 from lithomap.choose_k import choose_k, write_choice
 from lithomap.reduce import REDUCERS, FeatureModel, ReducerError, Scaler
 from lithomap.sample import draw_sample
@@ -37,6 +37,7 @@ def sample(stack_path: str, out_npy: str, settings: dict) -> dict:
     """Draw the seeded pixel sample that every model is fitted on."""
     start = time.perf_counter()
     stack, _, attrs = open_stack(stack_path)
+    stack = enrich.apply(stack, attrs["bands"], attrs["sensor"], settings)
     values, index = draw_sample(stack, settings["sample_size"],
                                 settings["seed"], attrs["n_usable"])
     _save_npy(out_npy, values)
@@ -124,7 +125,8 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
              settings: dict, out_tif: str) -> dict:
     """Encode, assign and smooth every chunk; write the map."""
     start = time.perf_counter()
-    stack, grid, _ = open_stack(stack_path)
+    stack, grid, attrs = open_stack(stack_path)
+    stack = enrich.apply(stack, attrs["bands"], attrs["sensor"], settings)
     model = FeatureModel.load(model_dir)
     with open(kmeans_json) as f:
         centroids = np.asarray(json.load(f)["centroids"], np.float32)
