@@ -100,6 +100,20 @@ def test_same_config_gives_same_map(tiny_run, tmp_path):
         np.testing.assert_array_equal(a.read(1), b.read(1))
 
 
+def test_local_cluster_gives_the_same_map(tiny_run, tmp_path):
+    """Through a dask.distributed LocalCluster of two worker processes, the
+    map is identical to the one made with the default threads."""
+    config = tiny_config()
+    config["dask"] = {"scheduler": "local_cluster", "n_workers": 2}
+    proc = run(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (tmp_path / "logs/tiny/sentinel2/pca/map.log").read_text()
+    assert "Dask local cluster: 2 worker(s)" in log
+    with rasterio.open(tiny_run / "results/tiny/sentinel2/pca/map.tif") as a, \
+            rasterio.open(tmp_path / "results/tiny/sentinel2/pca/map.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"grid": {"crs": "EPSG:32629", "res_m": 200,
                "aoi": {"bbox": [700000, 2720000, 720000, 2740000]}}},
