@@ -592,10 +592,13 @@ def test_rule_scripts_rasterise_then_score(tmp_path, root_logging):
     reference_cfg = {"path": str(BENCH_GPKG), "unit_column": "unit_code"}
     scripts = REPO / "workflow" / "scripts"
 
+    stack_json = tmp_path / "stack.json"
+    stack_json.write_text(json.dumps({"grid": grid_dict(grid)}))
     runpy.run_path(str(scripts / "rasterize_reference.py"), init_globals={
         "snakemake": fake_snakemake(
-            tmp_path, output={0: str(tmp_path / "reference.tif")},
-            params={"reference": reference_cfg, "grid": grid_dict(grid)})})
+            tmp_path, input={"stack": str(stack_json)},
+            output={0: str(tmp_path / "reference.tif")},
+            params={"reference": reference_cfg})})
     runpy.run_path(str(scripts / "evaluate.py"), init_globals={
         "snakemake": fake_snakemake(
             tmp_path,

@@ -32,14 +32,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio import features as rio_features
 from rasterio import warp, windows
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError
 
-from lithomap.grid import GridError, chunk_windows, sub_grid, warp_window
+from lithomap.grid import (
+    chunk_windows,
+    grid_from_dict,
+    sub_grid,
+    warp_window,
+)
 from lithomap.products.base import Georef, RasterSource
 
 log = logging.getLogger(__name__)
@@ -74,25 +78,6 @@ class ReferenceMapError(ValueError):
 
 
 # --- the region grid --------------------------------------------------------
-
-def grid_from_dict(grid: dict) -> Georef:
-    """`Georef` from ``{crs, transform: [a, b, c, d, e, f], width, height}``.
-
-    `transform` lists the first six coefficients of the affine transform,
-    in the order of ``affine.Affine`` (and ``rasterio``).
-    """
-    if isinstance(grid, Georef):
-        return grid
-    try:
-        crs = CRS.from_user_input(grid["crs"])
-        transform = Affine(*[float(v) for v in grid["transform"][:6]])
-        return Georef(crs, transform, int(grid["width"]),
-                      int(grid["height"]))
-    except (KeyError, TypeError, ValueError, CRSError) as exc:
-        raise GridError(
-            f"grid: expected {{crs, transform: [a, b, c, d, e, f], width, "
-            f"height}}. Received: {grid!r} ({exc})") from exc
-
 
 def _grid_windows(grid: Georef, window_px: int):
     """Windows tiling `grid` in squares of `window_px`, row by row."""

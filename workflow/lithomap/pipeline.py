@@ -22,7 +22,7 @@ from lithomap import cluster, enrich, export, smooth
 from lithomap.choose_k import choose_k, write_choice
 from lithomap.reduce import REDUCERS, FeatureModel, ReducerError, Scaler
 from lithomap.sample import draw_sample
-from lithomap.stack import open_stack, write_json
+from lithomap.stack import open_stack, write_json, zarr_codecs
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
     scratch = f"{out_tif}.labels.zarr"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        da.to_zarr(labels, scratch, overwrite=True)
+        da.to_zarr(labels, scratch, overwrite=True, **zarr_codecs())
         computed = time.perf_counter()
         with dask.config.set(scheduler="threads"):
             export.write_map(da.from_zarr(scratch), grid, out_tif,

@@ -17,15 +17,22 @@ import dask
 import dask.array as da
 import numpy as np
 import zarr
-from affine import Affine
-from rasterio.crs import CRS
+from zarr.codecs import BloscCodec
 
 from lithomap import grid as grids
-from lithomap.grid import GridError
+from lithomap.grid import GridError, grid_from_dict, grid_to_dict
 from lithomap.products import open_product, reader
 from lithomap.products.base import Georef, ProductError
 
 log = logging.getLogger(__name__)
+
+
+def zarr_codecs() -> dict:
+    """Compression of intermediate Zarr arrays: Blosc LZ4 with byte shuffle
+    writes about four times faster than Zarr's default Zstandard, and
+    reads as fast, at a cost of some disk."""
+    return {"compressors": [BloscCodec(cname="lz4", clevel=5,
+                                       shuffle="shuffle")]}
 
 
 def region_grid(region: dict, key: str):
@@ -89,7 +96,8 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
     usable = (~da.isnan(stack).any(axis=0)).sum()
     tmp = f"{out}.part"
     shutil.rmtree(tmp, ignore_errors=True)
-    store = da.to_zarr(stack, tmp, overwrite=True, compute=False)
+    store = da.to_zarr(stack, tmp, overwrite=True, compute=False,
+                       **zarr_codecs())
     _, n_usable = dask.compute(store, usable)
     n_usable = int(n_usable)
     if n_usable == 0:
@@ -117,17 +125,6 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
              n_usable, 100 * n_usable / summary["n_pixels"],
              summary["seconds"])
     return summary
-
-
-def grid_to_dict(grid: Georef) -> dict:
-    return {"crs": grid.crs.to_wkt(), "epsg": grid.crs.to_epsg(),
-            "transform": list(grid.transform)[:6], "width": grid.width,
-            "height": grid.height}
-
-
-def grid_from_dict(d: dict) -> Georef:
-    return Georef(CRS.from_wkt(d["crs"]), Affine(*d["transform"]),
-                  d["width"], d["height"])
 
 
 def open_stack(path: str):

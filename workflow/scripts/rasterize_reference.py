@@ -4,7 +4,7 @@ import json
 
 from lithomap.evaluate import rasterize_reference
 from lithomap.logs import rule_script
-from lithomap.stack import grid_from_dict
+from lithomap.grid import grid_from_dict
 
 smk = snakemake  # noqa: F821 (set by Snakemake)
 

@@ -57,7 +57,11 @@ class Scaler:
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.center_) / self.scale_).astype(np.float32)
+        """float32 (x - center) / scale; float32 throughout, for speed."""
+        x = np.asarray(x, np.float32)
+        out = x - self.center_.astype(np.float32)
+        out *= (1.0 / self.scale_).astype(np.float32)
+        return out
 
     def to_dict(self) -> dict:
         return {"method": self.method, "center": self.center_.tolist(),

@@ -53,10 +53,13 @@ class PCAReducer(Reducer):
         return len(self.components_)
 
     def transform(self, x):
-        out = (x - self.mean_) @ self.components_.T
+        x = np.asarray(x, np.float32)
+        weights = self.components_.T
         if self.whiten:
-            out /= self.std_
-        return out.astype(np.float32)
+            weights = weights / self.std_
+        weights = weights.astype(np.float32)
+        # (x - mean) W = x W - mean W: one pass over the pixels.
+        return x @ weights - (self.mean_ @ weights).astype(np.float32)
 
     def reconstruct(self, x):
         codes = (x - self.mean_) @ self.components_.T
