@@ -134,7 +134,8 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
                       settings["majority_window_px"])
     # Workers (threads or a cluster) write chunks to Zarr in parallel; only
     # then does this process copy them into the GeoTIFF, window by window.
-    scratch = f"{out_tif}.labels.zarr"
+    # Absolute: workers of a cluster may run in another folder.
+    scratch = os.path.abspath(f"{out_tif}.labels.zarr")
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         da.to_zarr(labels, scratch, overwrite=True, **zarr_codecs())

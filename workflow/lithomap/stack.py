@@ -94,7 +94,8 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
     stack = grids.lazy_stack(products, grid, aoi, settings["chunk_px"],
                              settings["resampling"])
     usable = (~da.isnan(stack).any(axis=0)).sum()
-    tmp = f"{out}.part"
+    # Absolute: workers of a cluster may run in another folder.
+    tmp = os.path.abspath(f"{out}.part")
     shutil.rmtree(tmp, ignore_errors=True)
     store = da.to_zarr(stack, tmp, overwrite=True, compute=False,
                        **zarr_codecs())
@@ -131,7 +132,8 @@ def open_stack(path: str):
     """(dask array (band, y, x), grid, attributes) of a written stack."""
     arr = zarr.open_array(path, mode="r")
     attrs = dict(arr.attrs)
-    return da.from_zarr(path), grid_from_dict(attrs["grid"]), attrs
+    return (da.from_zarr(os.path.abspath(path)), grid_from_dict(attrs["grid"]),
+            attrs)
 
 
 def write_json(path: str, data: dict) -> None:
