@@ -161,21 +161,22 @@ def test_qml_is_a_paletted_style_with_the_map_colours(written):
 
 
 def test_matched_units_name_the_classes(written, tmp_path):
-    """Once clusters are matched, labels carry the unit and the cluster;
-    an unmatched cluster keeps its plain label."""
+    """Once clusters are matched, labels carry the unit and the cluster
+    (a unit known by its code only is "unit 12"); an unmatched cluster
+    keeps its plain label."""
     path = str(tmp_path / "map.tif")
     shutil.copy(written[0], path)
-    units = {1: "Granite", 4: "Basalt", 5: "unmatched"}
+    units = {1: "Granite", 3: "12", 4: "Basalt", 5: "unmatched"}
     export.write_sidecars(path, units)
     root = ET.parse(export.sidecar_paths(path)["qml"]).getroot()
     labels = {int(e.get("value")): e.get("label")
               for e in root.iter("paletteEntry")}
     assert labels == {1: "Granite (cluster 1)", 2: "cluster 2",
-                      3: "cluster 3", 4: "Basalt (cluster 4)",
+                      3: "unit 12 (cluster 3)", 4: "Basalt (cluster 4)",
                       5: "cluster 5"}
     _, names, _, rows = read_rat(path)
     unit = names.index("unit")
-    assert [r[unit] for r in rows] == ["Granite", "", "", "Basalt", ""]
+    assert [r[unit] for r in rows] == ["Granite", "", "12", "Basalt", ""]
 
 
 def test_units_from_an_accuracy_document():
@@ -295,7 +296,9 @@ def _png_bytes(size=(40, 30), colour=(30, 120, 200)):
 
 
 ACCURACY = {
-    "pixels": 305000,
+    "pixels": {"grid": 420000, "map": 330000, "compared": 305000},
+    "internal": {"n_px": 305000, "silhouette": 0.31,
+                 "calinski_harabasz": 5139.5, "davies_bouldin": 0.95},
     "units": [{"code": 1, "name": "Granite"}, {"code": 2, "name": "Basalt"}],
     "partition": {"ari": 0.41, "nmi": 0.52, "ami": 0.51},
     "matching": {
@@ -386,6 +389,7 @@ def test_report_has_every_section(report):
                  "aster / sae", "aster / pca", "Choice of k",
                  "Autoencoder loss", "Granite (cluster 1)", "0.812",
                  "0.703", "Time per stage", "GENERATED TEST DATA",
+                 "Scored on 305,000 pixels", "Calinski-Harabasz", "5139.500",
                  "Closest to the reference map: aster / sae",
                  "false colour (3N, 2, 1)"):
         assert text in html, text

@@ -99,10 +99,13 @@ def palette(k: int) -> dict[int, tuple[int, int, int, int]]:
 
 
 def class_label(value: int, unit: str | None = None) -> str:
-    """Legend label of cluster `value`, with its matched unit if any."""
-    if unit:
-        return f"{unit} (cluster {value})"
-    return f"cluster {value}"
+    """Legend label of cluster `value`, with its matched unit if any; a
+    unit known only by its code reads "unit 8"."""
+    if not unit:
+        return f"cluster {value}"
+    if unit.isdigit():
+        unit = f"unit {unit}"
+    return f"{unit} (cluster {value})"
 
 
 def sidecar_paths(path: str) -> dict[str, str]:

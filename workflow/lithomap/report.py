@@ -58,6 +58,13 @@ RGB_BANDS = (
 """Band triples tried, in order, for the stack quicklook."""
 
 
+SCORE_LABELS = {"ari": "ARI", "nmi": "NMI", "ami": "AMI",
+                "v_measure": "V-measure", "silhouette": "silhouette",
+                "calinski_harabasz": "Calinski-Harabasz",
+                "davies_bouldin": "Davies-Bouldin"}
+"""Column heads of the scores."""
+
+
 class ReportError(ValueError):
     """The report cannot be made from the results given."""
 
@@ -137,6 +144,7 @@ def build_report(region: str, runs, out_html: str,
         "made": datetime.datetime.now().astimezone().strftime(
             "%Y-%m-%d %H:%M %Z"),
         "version": _version(),
+        "labels": SCORE_LABELS,
     }
     html = _render(template, context)
     _write_text(out_html, html)
@@ -333,22 +341,43 @@ def _collect_accuracy(run: Run) -> None:
 
 
 def accuracy_summary(doc: dict) -> dict:
-    """The scores the report shows, from an ``accuracy.json``."""
+    """The scores the report shows, from an ``accuracy.json``; numbers
+    that are absent or not numbers become None."""
     rows = []
     for name, block in doc["matching"].items():
         ci = block.get("kappa_ci95") or [None, None]
         rows.append({"matching": name.replace("_", "-"),
-                     "overall_accuracy": block["overall_accuracy"],
-                     "kappa": block.get("kappa"), "kappa_ci95": ci,
-                     "method": block.get("method", "")})
-    partition = doc.get("partition", {})
-    units = doc.get("units", [])
+                     "overall_accuracy": _number(block["overall_accuracy"]),
+                     "kappa": _number(block.get("kappa")),
+                     "kappa_ci95": [_number(v) for v in ci[:2]],
+                     "method": str(block.get("method", ""))})
+    partition = doc.get("partition") or {}
+    internal = doc.get("internal") or {}
+    pixels = doc.get("pixels")
+    if isinstance(pixels, dict):
+        pixels = pixels.get("compared")
+    scores = [r["overall_accuracy"] for r in rows
+              if r["overall_accuracy"] is not None]
     return {"matchings": rows,
-            "partition": {k: partition.get(k) for k in
-                          ("ari", "nmi", "ami", "v_measure")
-                          if partition.get(k) is not None},
-            "n_units": len(units), "pixels": doc.get("pixels"),
-            "best_oa": max(r["overall_accuracy"] for r in rows)}
+            "partition": _numbers(partition, ("ari", "nmi", "ami",
+                                              "v_measure")),
+            "internal": _numbers(internal, ("silhouette",
+                                            "calinski_harabasz",
+                                            "davies_bouldin")),
+            "n_units": len(doc.get("units") or []),
+            "pixels": _number(pixels),
+            "best_oa": max(scores, default=None)}
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _numbers(doc: dict, keys) -> dict:
+    out = {k: _number(doc.get(k)) for k in keys}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 # --- summary -----------------------------------------------------------------
@@ -479,16 +508,23 @@ def _render(template: str | os.PathLike, context: dict) -> str:
         # Missing stage outputs are normal: an absent key renders empty.
         autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _fmt_number
-    env.filters["px"] = lambda n: "-" if n is None else f"{int(n):,}"
+    env.filters["px"] = _fmt_pixels
     return env.get_template(template.name).render(**context)
 
 
 def _fmt_number(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Numbers for tables: "-" for what is missing, never an error."""
+    value = _number(value)
+    if value is None:
         return "-"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:.{digits}f}"
+
+
+def _fmt_pixels(value) -> str:
+    value = _number(value)
+    return "-" if value is None else f"{int(value):,}"
 
 
 def _write_text(path: str, text: str) -> None:

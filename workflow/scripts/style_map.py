@@ -8,11 +8,14 @@ from lithomap.logs import rule_script
 
 with rule_script(snakemake) as log:  # noqa: F821 (set by Snakemake)
     smk = snakemake  # noqa: F821
+    # An input function gives a list (empty for a region without a
+    # reference map), a plain string gives a string.
+    accuracy = getattr(smk.input, "accuracy", None) or []
+    accuracy = [accuracy] if isinstance(accuracy, str) else list(accuracy)
     units = None
-    accuracy = getattr(smk.input, "accuracy", None)
     if accuracy:
-        with open(accuracy, encoding="utf-8") as f:
+        with open(accuracy[0], encoding="utf-8") as f:
             units = units_from_accuracy(json.load(f), smk.params.matching)
-        log.info("labels from %s (%s matching)", accuracy,
+        log.info("labels from %s (%s matching)", accuracy[0],
                  smk.params.matching)
     write_sidecars(smk.input.map, units)
