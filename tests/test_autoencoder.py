@@ -16,14 +16,19 @@ import pytest
 import rasterio
 
 from lithomap.reduce import PCAReducer, ReducerError, Scaler
-from lithomap.reduce.autoencoder import (AutoencoderReducer,
-                                         StackedAutoencoderReducer,
-                                         plot_history)
-from lithomap.reduce.keras_backend import (enable_compile_cache, load_keras,
-                                           resolve_backend)
+from lithomap.reduce.autoencoder import (
+    BLOCK_PX,
+    AutoencoderReducer,
+    StackedAutoencoderReducer,
+    plot_history,
+)
+from lithomap.reduce.keras_backend import (
+    enable_compile_cache,
+    load_keras,
+    resolve_backend,
+)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SCENE = SHARED / "data/sentinel2/S2A_29RKH_20200219_0_L2A"
+SCENE = "data/sentinel2/S2A_29RKH_20200219_0_L2A"
 BANDS = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11",
          "B12"]
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
@@ -41,15 +46,15 @@ FACTORIES = {
 }
 
 
-def read_reflectance():
-    """Reflectance (pixels, 10) of the demo scene on its 200 m grid.
+def read_reflectance(scene):
+    """Reflectance (pixels, 10) of the S2 demo scene on its 200 m grid.
 
     The 10 m bands (stored at 100 m) are decimated by 2 onto the grid of
     the 20 m bands (stored at 200 m); pixels with DN 0 in a band go.
     """
     layers = []
     for band in BANDS:
-        with rasterio.open(SCENE / f"{band}.tif") as src:
+        with rasterio.open(scene / f"{band}.tif") as src:
             dn = src.read(1)
         if dn.shape == (1098, 1098):
             dn = dn[::2, ::2]
@@ -67,12 +72,12 @@ def compile_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pixels():
+def pixels(shared):
     """Seeded sample of 30,000 scaled pixels: 24,000 to fit, 6,000 held out.
 
     The scaler is fitted on the fitting part only.
     """
-    reflectance = read_reflectance()
+    reflectance = read_reflectance(shared / SCENE)
     rng = np.random.default_rng(2020)
     sample = reflectance[rng.choice(len(reflectance), 30_000, replace=False)]
     scaler = Scaler("standard").fit(sample[:24_000])
@@ -116,6 +121,19 @@ def test_features_have_configured_code_size(name, pixels, fitted):
     assert features.shape == (1000, TINY["code_size"])
     assert features.dtype == np.float32
     assert reducer.reconstruct(held_out).shape == (1000, 10)
+
+
+def test_features_do_not_depend_on_chunking(pixels, fitted):
+    """Encoding whole or chunk by chunk (as Dask does) gives the same
+    features, across the internal blocks of BLOCK_PX pixels too, to float32
+    rounding: BLAS sums in an order that depends on the row count."""
+    x = np.concatenate([pixels[0], pixels[1], pixels[0]])[:2 * BLOCK_PX + 5]
+    reducer = fitted["cascade"]
+
+    pieces = [reducer.transform(part) for part in np.array_split(x, 7)]
+
+    np.testing.assert_allclose(np.concatenate(pieces), reducer.transform(x),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_cascade_stages_read_bands_and_previous_code(fitted):
@@ -244,8 +262,8 @@ def test_plot_history_writes_one_panel_per_phase(fitted, tmp_path):
     ({"code_activation": "softmax"},
      r"autoencoder.code_activation: expected one of"),
     ({"backend": "mxnet"},
-     r"autoencoder.backend: expected one of \('jax', 'tensorflow', 'torch'\)"
-     r" or null. Received: 'mxnet'"),
+     (r"autoencoder.backend: expected one of \('jax', 'tensorflow', "
+      r"'torch'\) or null. Received: 'mxnet'")),
     ({"hidden": 32}, r"autoencoder.hidden: expected a list of layer sizes"),
     ({"hidden": [32, 0]}, r"autoencoder.hidden: .*Received: \[32, 0\]"),
     ({"code_size": 0}, r"autoencoder.code_size: expected an integer >= 1"),

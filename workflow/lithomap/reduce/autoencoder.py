@@ -8,6 +8,12 @@ pickles small, and gives the same numbers on every Dask worker. On 10
 bands it was about as fast per core as Keras' ``predict`` and leaves the
 parallelism to Dask (see ``workflow/bench/bench_reducers.py``).
 
+Its matrices are thin (10 to 32 columns), and multi-threaded OpenBLAS
+made it up to 4 times slower on 2 cores, worse still beside Dask's own
+threads: encode with BLAS limited to one thread, set once in the main
+thread (``threadpoolctl.threadpool_limits(1, "blas")`` around the Dask
+computation, or ``OPENBLAS_NUM_THREADS=1`` in the environment).
+
 Architectures, for ``hidden=[32, 16]`` and ``code_size=5`` on 10 bands:
 
 - canonical (``AutoencoderReducer``): 10-32-16-5-16-32-10, trained end to
@@ -25,11 +31,9 @@ Architectures, for ``hidden=[32, 16]`` and ``code_size=5`` on 10 bands:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +54,7 @@ flat, whatever the size of the Dask chunk."""
 
 _SELU_ALPHA = np.float32(1.6732632423543772)
 _SELU_SCALE = np.float32(1.0507009873554805)
+_ONE = np.float32(1.0)
 
 
 # Activations act in place on a fresh float32 block. exp(v) - 1 rather
@@ -63,7 +68,7 @@ def _relu(v):
     return np.maximum(v, 0, out=v)
 
 
-def _elu(v, scale=np.float32(1.0), alpha=np.float32(1.0)):
+def _elu(v, scale=_ONE, alpha=_ONE):
     neg = np.minimum(v, 0)
     np.exp(neg, out=neg)
     neg -= 1
@@ -127,38 +132,6 @@ def forward(layers: list[DenseLayer], x: np.ndarray) -> np.ndarray:
     for layer in layers:
         x = layer(x)
     return x
-
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limit = None
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run BLAS on one thread while any caller is inside.
-
-    The matrices here are thin (10 to 32 columns): OpenBLAS threads cost
-    more than they give, and fight with Dask's own threads; on the 2-core
-    machine encoding ran 3 to 4 times faster on one BLAS thread. The limit
-    is process-wide, hence the count of callers: the last one out restores
-    the original setting.
-    """
-    global _blas_users, _blas_limit
-    from threadpoolctl import threadpool_limits
-
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_limit = threadpool_limits(1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limit.restore_original_limits()
-                _blas_limit = None
 
 
 class _DenseAutoencoder(Reducer):
@@ -251,7 +224,7 @@ class _DenseAutoencoder(Reducer):
                 f"{self.kind}.code_size: expected at most the band count "
                 f"({x.shape[1]}); lower code_size or use more bands. "
                 f"Received: {self.code_size}")
-        n_val = int(round(len(x) * self.validation_fraction))
+        n_val = round(len(x) * self.validation_fraction)
         if min(n_val, len(x) - n_val) < MIN_SPLIT_PX:
             need = int(np.ceil(MIN_SPLIT_PX / min(
                 self.validation_fraction, 1 - self.validation_fraction)))
@@ -276,7 +249,7 @@ class _DenseAutoencoder(Reducer):
             x = x[np.sort(rng.choice(len(x), self.train_size,
                                      replace=False))]
         order = rng.permutation(len(x))
-        n_val = int(round(len(x) * self.validation_fraction))
+        n_val = round(len(x) * self.validation_fraction)
         return x[order[n_val:]], x[order[:n_val]]
 
     def _train_settings(self, epochs=None):
@@ -338,10 +311,9 @@ class _DenseAutoencoder(Reducer):
 
     def _blockwise(self, x, fn, width):
         out = np.empty((len(x), width), np.float32)
-        with _one_blas_thread():
-            for start in range(0, len(x), BLOCK_PX):
-                block = slice(start, start + BLOCK_PX)
-                out[block] = fn(x[block])
+        for start in range(0, len(x), BLOCK_PX):
+            block = slice(start, start + BLOCK_PX)
+            out[block] = fn(x[block])
         return out
 
     def _codes(self, x):
