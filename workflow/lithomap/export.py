@@ -311,7 +311,13 @@ def class_table(path: str, units: dict[int, str] | None = None,
 def write_sidecars(path: str, units: dict[int, str] | None = None,
                    k: int | None = None) -> list[MapClass]:
     """(Re)write the QGIS style, PAM attribute table and class CSV of map
-    `path`; returns the class table. `units` names matched clusters."""
+    `path`; returns the class table. `units` names matched clusters.
+
+    Colours stay those of the colour table, one per cluster, even when
+    several clusters share a unit.
+    # TODO: optional colours per reference unit (from a legend with
+    # colours) so that a matched map reads like the reference map.
+    """
     if not os.path.exists(path):
         raise ExportError(f"{path}: no such map; run the map rule first")
     classes = class_table(path, units, k)

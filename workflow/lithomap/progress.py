@@ -10,8 +10,10 @@ Chunks are counted by their key name: the tasks that store a chunk, which
 both `dask.array.store` and `dask.array.to_zarr` name ``store-map-...``.
 
 Dask callbacks see the local schedulers (threads, processes, synchronous)
-only; under a ``dask.distributed`` client the dashboard shows progress and
-this logs nothing but the final line.
+only; under a ``dask.distributed`` client this logs nothing and the
+cluster's dashboard shows progress.
+# TODO: log progress under dask.distributed too (distributed.progress or a
+# scheduler plugin); the `dask` config setting can route stages there.
 """
 
 from __future__ import annotations

@@ -211,6 +211,9 @@ def stack_quicklook(zarr_path: str, bands: list[str] | None,
     kind, picked = _rgb_choice(bands)
     step = max(1, math.ceil(max(height, width) / max_px))
     index = [bands.index(b) for b in picked]
+    # TODO: every Zarr chunk is still decompressed (all bands sit in one
+    # chunk); a decimated copy written by the stack stage would make this
+    # free on full 10980 px tiles.
     small = stack[index][:, ::step, ::step].compute()
     rgba = _stretch(small)
     caption = (f"{kind} ({', '.join(picked)}), every {step} px; "
