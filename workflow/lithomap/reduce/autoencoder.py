@@ -110,7 +110,7 @@ ACTIVATIONS = {"selu": _selu, "elu": _elu, "relu": _relu, "silu": _silu,
 """Activations by their Keras name, computed in NumPy."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DenseLayer:
     """One fitted dense layer: ``activation(x @ kernel + bias)``."""
 
@@ -607,6 +607,7 @@ def plot_history(history_json, out_png) -> None:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     history = history_json
     if not isinstance(history, dict):
@@ -626,6 +627,7 @@ def plot_history(history_json, out_png) -> None:
         ax.set_yscale("log")
         ax.set_title(phase["phase"])
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
     axes[0].set_ylabel("loss (MSE + L1, scaled units)")
     title = history.get("kind", "")

@@ -1,8 +1,8 @@
 """Keras for the autoencoders: backend choice, seeding, models, training.
 
-Everything here imports Keras, so only fitting, saving and the optional
-`encode_keras` check touch this module; `transform` runs on NumPy copies of
-the weights (see `lithomap.reduce.autoencoder`).
+Everything here imports Keras (or JAX) when called, so only fitting,
+saving and the optional `encode_keras` check use this module; `transform`
+runs on NumPy copies of the weights (see `lithomap.reduce.autoencoder`).
 
 The backend is fixed when Keras is first imported in a process. It comes
 from the reducer's ``backend`` setting, else the ``KERAS_BACKEND``
@@ -70,6 +70,9 @@ def resolve_backend(name: str | None = None) -> str:
 
 def load_keras(backend: str | None = None):
     """Import Keras on `backend` and return the `keras` module.
+
+    If Keras is not imported yet, sets ``KERAS_BACKEND`` in this process's
+    environment first (child processes inherit it).
 
     Raises
     ------
