@@ -54,6 +54,7 @@ include: "workflow/rules/cluster.smk"
 include: "workflow/rules/map.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -7,6 +7,7 @@ import logging
 import sys
 
 import dask
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,11 @@ def dask_scheduler(cfg: dict | None, threads: int):
     cfg = cfg or {}
     kind = cfg.get("scheduler", "threads")
     if kind == "threads":
+        # Each Dask thread runs its own chunk; BLAS threads on top of them
+        # would only compete for the same cores.
         with dask.config.set(scheduler="threads",
-                             num_workers=max(1, threads)):
+                             num_workers=max(1, threads)), \
+                threadpool_limits(1 if threads > 1 else None):
             yield None
         return
     from distributed import Client, LocalCluster
@@ -65,8 +69,13 @@ def rule_script(snakemake):
     rule_log = logging.getLogger("lithomap.rule")
     rule_log.info("rule %s, wildcards %s, %d thread(s)", snakemake.rule,
                   dict(snakemake.wildcards), snakemake.threads)
+    # Only the chunked stages name a Dask setting; the others (fitting
+    # models) keep BLAS and OpenMP threads for themselves.
     dask_cfg = getattr(snakemake.params, "dask", None)
     try:
+        if dask_cfg is None:
+            yield rule_log
+            return
         with dask_scheduler(dask_cfg, snakemake.threads):
             yield rule_log
     except Exception as exc:

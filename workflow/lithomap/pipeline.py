@@ -18,7 +18,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from lithomap import cluster, enrich, export, smooth
+from lithomap import cluster, enrich, export, progress, smooth
 from lithomap.choose_k import choose_k, write_choice
 from lithomap.reduce import REDUCERS, FeatureModel, ReducerError, Scaler
 from lithomap.sample import draw_sample
@@ -102,12 +102,14 @@ def fit_clusters(features_npy: str, settings: dict, out_json: str,
 def _classify_block(block, model, centroids):
     """Cluster numbers (y, x) of one stack chunk (band, y, x); 0 unusable."""
     nb, h, w = block.shape
-    pixels = block.reshape(nb, -1).T
-    usable = ~np.isnan(pixels).any(axis=1)
+    flat = block.reshape(nb, -1)
+    usable = ~np.isnan(flat).any(axis=0)
     out = np.zeros(h * w, np.uint8)
     if usable.any():
-        features = model.transform(pixels[usable])
-        out[usable] = cluster.assign(features, centroids)
+        # Gathered band by band, the pixels come out band-major; their
+        # transpose is a free view that BLAS multiplies fast.
+        pixels = flat[:, usable].T
+        out[usable] = cluster.assign(model.transform(pixels), centroids)
     return out.reshape(h, w)
 
 
@@ -138,7 +140,8 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
     scratch = os.path.abspath(f"{out_tif}.labels.zarr")
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        da.to_zarr(labels, scratch, overwrite=True, **zarr_codecs())
+        with progress.for_array(log, labels, what="map"):
+            da.to_zarr(labels, scratch, overwrite=True, **zarr_codecs())
         computed = time.perf_counter()
         with dask.config.set(scheduler="threads"):
             export.write_map(da.from_zarr(scratch), grid, out_tif,

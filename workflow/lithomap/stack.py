@@ -20,6 +20,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from lithomap import grid as grids
+from lithomap import progress
 from lithomap.grid import GridError, grid_from_dict, grid_to_dict
 from lithomap.products import open_product, reader
 from lithomap.products.base import Georef, ProductError
@@ -99,7 +100,8 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     store = da.to_zarr(stack, tmp, overwrite=True, compute=False,
                        **zarr_codecs())
-    _, n_usable = dask.compute(store, usable)
+    with progress.for_array(log, stack, what=f"{sensor} stack"):
+        _, n_usable = dask.compute(store, usable)
     n_usable = int(n_usable)
     if n_usable == 0:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -35,6 +35,7 @@ def all_outputs():
         for sensor, method in region_runs(region):
             out.append(f"results/{region}/{sensor}/{method}/map.tif")
         out.append(f"results/{region}/summary.json")
+        out.append(f"results/{region}/report.html")
         if CONFIG["regions"][region].get("reference"):
             out.append(f"results/{region}/accuracy_summary.csv")
     return out

@@ -58,8 +58,11 @@ class PCAReducer(Reducer):
         if self.whiten:
             weights = weights / self.std_
         weights = weights.astype(np.float32)
-        # (x - mean) W = x W - mean W: one pass over the pixels.
-        return x @ weights - (self.mean_ @ weights).astype(np.float32)
+        # (x - mean) W = x W - mean W: one pass over the pixels, written as
+        # (W' x')' so that BLAS gets the long axis last whatever x's layout.
+        out = (weights.T @ x.T).T
+        out -= (self.mean_ @ weights).astype(np.float32)
+        return out
 
     def reconstruct(self, x):
         codes = (x - self.mean_) @ self.components_.T
