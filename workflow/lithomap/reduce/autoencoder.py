@@ -310,6 +310,10 @@ class _DenseAutoencoder(Reducer):
         return x
 
     def _blockwise(self, x, fn, width):
+        # TODO: BLAS threads are not limited here: a limit set from inside
+        # Dask's worker threads was slow in some runs and not others. The
+        # caller sets it once (module docstring); until the map step does,
+        # encoding runs up to 4 times slower than it could.
         out = np.empty((len(x), width), np.float32)
         for start in range(0, len(x), BLOCK_PX):
             block = slice(start, start + BLOCK_PX)
