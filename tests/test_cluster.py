@@ -5,11 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from lithomap import cluster
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
-
-from lithomap import cluster
-from lithomap.cluster import ClusterError
 
 
 @pytest.fixture
@@ -67,7 +65,7 @@ def test_gmm_log_density_matches_scikit_learn(blobs):
 @pytest.mark.parametrize("covariance", ["full", "diag"])
 def test_gmm_assignment_matches_scikit_learn(blobs, covariance):
     """Labels equal sklearn's predict, renumbered by weight."""
-    x, truth = blobs
+    x, _ = blobs
     model = cluster.fit_gmm(x, 4, seed=1, covariance=covariance)
     gm = GaussianMixture(4, covariance_type=covariance, reg_covar=1e-4,
                          random_state=1).fit(x.astype(np.float64))

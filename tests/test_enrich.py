@@ -4,7 +4,6 @@ exactness of the windowed step."""
 import dask.array as da
 import numpy as np
 import pytest
-
 from lithomap import enrich
 from lithomap.enrich import EnrichError
 
