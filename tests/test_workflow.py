@@ -22,11 +22,14 @@ def tiny_config(**region_changes):
         "grid": {"crs": "EPSG:32629", "res_m": 200,
                  "aoi": {"bbox": [240000, 2720000, 280000, 2760000]}},
         "scenes": [{"sensor": "sentinel2", "path": str(S2_COG)}],
-        "methods": ["pca"],
+        "methods": ["pca", "ae"],
     }
     region.update(region_changes)
     return {"run": ["tiny"], "regions": {"tiny": region},
-            "methods": {"pca": {"reducer": "pca", "variance": 0.99}},
+            "methods": {"pca": {"reducer": "pca", "variance": 0.99},
+                        "ae": {"reducer": "autoencoder", "hidden": [16],
+                               "code_size": 3, "epochs": 4,
+                               "train_size": 5000}},
             "settings": {"sample_size": 20000, "k": 6, "chunk_px": 64}}
 
 
@@ -84,6 +87,7 @@ def test_map_follows_the_scene(tiny_run):
 def test_summary_reports_pixels_k_and_times(tiny_run):
     summary = json.loads((tiny_run / "results/tiny/summary.json").read_text())
     entry = summary["maps"][0]
+    assert [m["method"] for m in summary["maps"]] == ["pca", "ae"]
     assert entry["k"] == 6
     assert entry["n_pixels"] == 200 * 200
     assert 0.9 * 40000 < entry["n_usable"] <= 40000
@@ -92,18 +96,34 @@ def test_summary_reports_pixels_k_and_times(tiny_run):
                                      "map"}
 
 
-def test_same_config_gives_same_map(tiny_run, tmp_path):
-    proc = run(tmp_path, tiny_config())
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    with rasterio.open(tiny_run / "results/tiny/sentinel2/pca/map.tif") as a, \
-            rasterio.open(tmp_path / "results/tiny/sentinel2/pca/map.tif") as b:
+@pytest.mark.parametrize("method", ["pca", "ae"])
+def test_same_config_gives_same_map(tiny_run, tmp_path_factory, method):
+    """A second run from scratch reproduces every map exactly, the
+    autoencoder's included."""
+    again = tmp_path_factory.getbasetemp() / "again"
+    if not again.exists():
+        again.mkdir()
+        proc = run(again, tiny_config())
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    name = f"results/tiny/sentinel2/{method}/map.tif"
+    with rasterio.open(tiny_run / name) as a, \
+            rasterio.open(again / name) as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_autoencoder_run_saves_model_history_and_loss(tiny_run):
+    model = tiny_run / "results/tiny/sentinel2/ae/model"
+    assert (model / "autoencoder.keras").stat().st_size > 0
+    history = json.loads((model / "autoencoder_history.json").read_text())
+    assert history
+    assert (model / "autoencoder_loss.png").stat().st_size > 0
+    assert (tiny_run / "results/tiny/report.html").stat().st_size > 0
 
 
 def test_local_cluster_gives_the_same_map(tiny_run, tmp_path):
     """Through a dask.distributed LocalCluster of two worker processes, the
     map is identical to the one made with the default threads."""
-    config = tiny_config()
+    config = tiny_config(methods=["pca"])
     config["dask"] = {"scheduler": "local_cluster", "n_workers": 2}
     proc = run(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
