@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from lithomap import cluster
+from lithomap.cluster import ClusterError
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
@@ -106,12 +107,13 @@ def test_gmm_fit_n_bounds_the_rows_em_sees(blobs):
     assert agreement(cluster.predict(x, model), truth) > 0.99
 
 
-def test_bic_knee_finds_the_number_of_blobs(blobs):
-    """The knee of the BIC curve over k = 1..9 is at the 4 blobs."""
+@pytest.mark.parametrize("rule", ["min", "knee"])
+def test_bic_finds_the_number_of_blobs(blobs, rule):
+    """Minimum and knee of the BIC curve over k = 1..9: the 4 blobs."""
     x, _ = blobs
     table = cluster.sweep_bic(x, [1, 9], seed=0)
     assert list(table["k"]) == list(range(1, 10))
-    assert cluster.pick_k_bic(table) == 4
+    assert cluster.pick_k_bic(table, rule) == 4
 
 
 def test_bic_without_knee_takes_the_lowest(caplog):
@@ -120,8 +122,10 @@ def test_bic_without_knee_takes_the_lowest(caplog):
 
     table = pd.DataFrame({"k": [2, 3, 4], "bic": [5.0, 3.0, 4.0]})
     table.attrs["knee_k"] = None
-    assert cluster.pick_k_bic(table) == 3
+    assert cluster.pick_k_bic(table, "knee") == 3
     assert "no knee in the BIC curve" in caplog.text
+    with pytest.raises(ClusterError, match="k_rule: expected one of"):
+        cluster.pick_k_bic(table, "elbow")
 
 
 @pytest.mark.parametrize("call, match", [

@@ -55,7 +55,7 @@ BASE = {"normalise": "none", "normalise_groups": "all", "indices": False,
         "context_px": 0, "context_mode": "append", "scaling": "standard",
         "reducer": "pca", "reducer_params": {"variance": 0.99},
         "clusterer": "kmeans", "k": 8, "k_rule": "elbow",
-        "k_range": [4, 16], "majority_window_px": 7, "fusion": False}
+        "k_range": [4, 20], "majority_window_px": 7, "fusion": False}
 """The workflow's settings before this work: PCA 99 %, k-means k = 8."""
 
 SWEEP_N = 20_000
@@ -65,7 +65,7 @@ SHAPE = {"normalise": "mean", "normalise_groups": "resolution"}
 """Brightness normalisation per native-resolution group."""
 
 DEFAULT = {**BASE, **SHAPE, "clusterer": "gmm", "k": "auto",
-           "k_rule": "bic_knee"}
+           "k_rule": "bic", "k_range": [4, 20]}
 """The proposed default configuration."""
 
 
@@ -90,8 +90,10 @@ def variants() -> list[dict]:
            {**SHAPE, "clusterer": "gmm", "k": 8}),
           ("choice of k", "normalised + k-means, k by elbow",
            {**SHAPE, "k": "auto", "k_rule": "elbow"}),
-          ("choice of k", "DEFAULT: normalised + GMM, k by BIC knee",
+          ("choice of k", "DEFAULT: normalised + GMM, k by lowest BIC",
            DEFAULT),
+          ("choice of k", "DEFAULT with k by the knee of BIC",
+           {**DEFAULT, "k_rule": "bic_knee"}),
           ("majority", "DEFAULT without majority filter",
            {**DEFAULT, "majority_window_px": 1}),
           ("majority", "DEFAULT, majority 11x11",
@@ -192,11 +194,12 @@ def _encode(reducer, scaler, x):
 def _choose_k(features, s) -> tuple[int, str]:
     if s["k"] != "auto":
         return int(s["k"]), "fixed"
-    if s["k_rule"] == "bic_knee":
+    if s["k_rule"] in ("bic", "bic_knee"):
         table = cluster.sweep_bic(
             features, s["k_range"], s["seed"], sweep_n=SWEEP_N,
             covariance=s.get("gmm_covariance", "full"))
-        return cluster.pick_k_bic(table), "bic_knee"
+        rule = "min" if s["k_rule"] == "bic" else "knee"
+        return cluster.pick_k_bic(table, rule), s["k_rule"]
     k, table = choose_k.choose_k(features, s["k_range"], s["k_rule"],
                                  s["seed"], sweep_n=SWEEP_N, n_init=2)
     return int(k), table.attrs["rule_applied"]

@@ -14,8 +14,8 @@ ship to Dask workers, the same numbers wherever they run):
 
 `fit` and `predict` dispatch on a model dict (``{"kind": "kmeans",
 "centroids": ...}`` or ``{"kind": "gmm", ...}``) that is JSON-able as it
-is. With a mixture, k can be chosen by the knee of the BIC curve
-(`sweep_bic`, `pick_k_bic`).
+is. With a mixture, k can be chosen from the BIC curve (`sweep_bic`,
+`pick_k_bic`): its minimum or its knee.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CLUSTERERS = ("kmeans", "gmm")
 """Values ``settings.clusterer`` may take."""
+
+BIC_RULES = ("min", "knee")
+"""How `pick_k_bic` reads a BIC curve."""
 
 COVARIANCES = ("full", "diag")
 """Covariance types `fit_gmm` accepts."""
@@ -234,21 +237,28 @@ def sweep_bic(features: np.ndarray, k_range, seed: int = 0,
     return table
 
 
-def pick_k_bic(table: pd.DataFrame) -> int:
-    """k at the knee of the BIC curve of `sweep_bic`; lowest BIC if none.
+def pick_k_bic(table: pd.DataFrame, rule: str = "min") -> int:
+    """The k that `rule` picks from a `sweep_bic` table.
 
-    BIC of mixtures fitted on a large sample keeps falling long after the
-    units are separated (every smooth abundance gradient is worth another
-    component), so its minimum over-splits; its knee (Kneedle, as for the
-    k-means inertia) marks where more components stop paying much.
+    ``"min"``: the lowest BIC (Schwarz's rule). ``"knee"``: the knee of
+    the BIC curve (Kneedle on its running minimum, as for the k-means
+    inertia), or the lowest BIC when there is none; the knee moves with
+    the ends of ``k_range``, the minimum does not once the range covers
+    it. Both grow with the sweep sample (`sweep_n`): BIC's penalty grows
+    as log(n) while the likelihood gain of splitting a smooth abundance
+    gradient grows as n.
     """
+    if rule not in BIC_RULES:
+        raise ClusterError(f"k_rule: expected one of {BIC_RULES} for a "
+                           f"Gaussian mixture. Received: {rule!r}")
     knee = table.attrs.get("knee_k")
-    if knee is not None:
+    if rule == "knee" and knee is not None:
         return int(knee)
     best = int(table["k"].iloc[int(np.argmin(table["bic"].to_numpy()))])
-    log.warning("no knee in the BIC curve over k = %d..%d; choosing the "
-                "lowest BIC, k = %d", table["k"].min(), table["k"].max(),
-                best)
+    if rule == "knee":
+        log.warning("no knee in the BIC curve over k = %d..%d; choosing "
+                    "the lowest BIC, k = %d", table["k"].min(),
+                    table["k"].max(), best)
     return best
 
 
