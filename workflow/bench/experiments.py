@@ -295,7 +295,9 @@ def run(stacks_dir: Path, out: Path, sensors: list[str], seeds: list[int],
             maps.setdefault((row["variant"], row["sensor"]), []).append(
                 labels)
             _append_csv(out / "runs.csv", row)
-    summary = summarise(rows, maps)
+    # Rows of earlier runs kept with --append join the summary (without
+    # the maps that the agreement between seeds needs).
+    summary = summarise(_read_csv(out / "runs.csv"), maps)
     _write_csv(out / "summary.csv", summary)
     plot(summary, out / "summary.png")
     return rows
@@ -307,7 +309,8 @@ def summarise(rows: list[dict], maps: dict) -> list[dict]:
     for (variant, sensor), group in _groups(rows).items():
         oa = np.array([r["oa"] for r in group])
         ari = np.array([r["ari"] for r in group])
-        pairs = list(itertools.combinations(maps[(variant, sensor)], 2))
+        pairs = list(itertools.combinations(
+            maps.get((variant, sensor), []), 2))
         stability = np.mean([map_agreement(a, b) for a, b in pairs]) \
             if pairs else np.nan
         out.append({
@@ -377,6 +380,16 @@ def _append_csv(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
+def _read_csv(path: Path) -> list[dict]:
+    numbers = ("seed", "k", "oa", "ari", "silhouette", "seconds")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row.update({key: float(row[key]) for key in numbers})
+        row["k"], row["seed"] = int(row["k"]), int(row["seed"])
+    return rows
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -401,6 +414,9 @@ def main(argv=None) -> None:
                         help="default: 1000000 (--quick: 100000)")
     parser.add_argument("--only", default=None,
                         help="run the variants whose name contains this")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of runs.csv already in --out "
+                             "and summarise them too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -411,7 +427,7 @@ def main(argv=None) -> None:
     sample_size = args.sample_size or (100_000 if args.quick
                                        else 1_000_000)
     out = args.out
-    if out.exists() and (out / "runs.csv").exists():
+    if not args.append and (out / "runs.csv").exists():
         (out / "runs.csv").unlink()
     run(args.stacks_dir, out, args.sensors, seeds, sample_size, args.only)
 

@@ -104,6 +104,9 @@ def fit_gmm(features: np.ndarray, k: int, seed: int, n_init: int = 1,
     """
     from sklearn.mixture import GaussianMixture
 
+    # TODO: EM starts from k-means only (scikit-learn's default); when
+    # k-means cuts a cloud badly EM can stay in that optimum. Random or
+    # k-means++ starts with n_init > 1 would cost n_init times the time.
     _check_k(features, k, "Gaussian mixture")
     if covariance not in COVARIANCES:
         raise ClusterError(f"gmm_covariance: expected one of {COVARIANCES}."
