@@ -38,6 +38,7 @@ for _region in CONFIG["regions"].values():
         _reference["points"]["path"] = rel(_reference["points"]["path"])
     if "vector" in _region["grid"]["aoi"]:
         _region["grid"]["aoi"]["vector"] = rel(_region["grid"]["aoi"]["vector"])
+lmconfig.check_paths(CONFIG)
 
 
 wildcard_constraints:

@@ -39,13 +39,33 @@ def test_shipped_config_is_valid(config):
      r"methods: no method 'umap'"),
     (lambda c: c["methods"]["pca"].update(n_compnents=3),
      r"methods\.pca: unknown key\(s\) n_compnents"),
+    (lambda c: c["regions"]["western_sahara"]["grid"]["aoi"].update(
+        bbox=[309780, 2690220, 199980, 2800020]),
+     r"grid\.aoi\.bbox: .* is not \[left, bottom, right, top\]"),
+    (lambda c: c["settings"].update(k="auto", k_range=[5, 3]),
+     r"settings\.k_range: \[5, 3\] needs min < max"),
+    (lambda c: c["settings"].update(k="auto", k_range=[2, 3]),
+     r"settings\.k_range: .* fewer than three values of k"),
+    (lambda c: c["methods"]["ae"].update(code_size=12),
+     r"methods\.ae\.code_size: 12 exceeds the 10 bands region "
+     r"western_sahara"),
 ], ids=["misspelt-grid-key", "misspelt-setting", "unknown-region",
         "negative-res", "unknown-sensor", "even-window", "unknown-method",
-        "misspelt-method-key"])
+        "misspelt-method-key", "bbox-swapped", "k-range-reversed",
+        "k-range-short-for-elbow", "code-size-over-bands"])
 def test_bad_config_names_the_key(config, edit, match):
     edit(config)
     with pytest.raises(ConfigError, match=match):
         validate(config, SCHEMA)
+
+
+def test_missing_reference_file_is_named(config, tmp_path):
+    from lithomap.config import check_paths
+    config["regions"]["western_sahara"]["reference"] = {
+        "path": str(tmp_path / "units.gpkg"), "unit_column": "unit"}
+    with pytest.raises(ConfigError, match=r"regions\.western_sahara\."
+                       r"reference\.path: .*units\.gpkg does not exist"):
+        check_paths(config)
 
 
 def test_defaults_and_region_overrides(config):

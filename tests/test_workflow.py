@@ -111,6 +111,26 @@ def test_same_config_gives_same_map(tiny_run, tmp_path_factory, method):
         np.testing.assert_array_equal(a.read(1), b.read(1))
 
 
+def test_changing_k_reruns_only_what_depends_on_k(tiny_run):
+    """Snakemake reruns jobs whose params change: a new k must not rebuild
+    the stack or retrain the reducers."""
+    config = tiny_config()
+    config["settings"]["k"] = 5
+    config["regions"]["tiny"]["description"] = "edited"
+    path = tiny_run / "config_k5.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        SNAKEMAKE + ["-s", str(REPO / "Snakefile"), "--directory",
+                     str(tiny_run), "--configfile", str(path), "--cores",
+                     "2", "-n", "--quiet", "rules"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    planned = proc.stdout + proc.stderr
+    assert "cluster" in planned and "map" in planned
+    for rule in ("stack", "sample", "reduce"):
+        assert f"\n{rule} " not in planned, planned
+
+
 def test_autoencoder_run_saves_model_history_and_loss(tiny_run):
     model = tiny_run / "results/tiny/sentinel2/ae/model"
     assert (model / "autoencoder.keras").stat().st_size > 0

@@ -10,6 +10,7 @@ key by key; reader options per sensor merge the same way.
 from __future__ import annotations
 
 import copy
+import os
 
 import jsonschema
 import yaml
@@ -64,7 +65,7 @@ def validate(config: dict, schema: dict) -> None:
                     key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = sorted({_describe(e) for e in errors})
-        raise ConfigError("config.yaml is not valid:\n  " + "\n  ".join(lines))
+        raise ConfigError("config is not valid:\n  " + "\n  ".join(lines))
     _check_names(config)
 
 
@@ -88,9 +89,65 @@ def _check_names(config: dict) -> None:
                 problems.append(
                     f"config key regions.{rname}.bands.{sensor}: the region "
                     f"has no {sensor} scene")
+        problems += _check_region(rname, region, methods)
+    problems += _check_settings("settings", config.get("settings", {}))
     if problems:
-        raise ConfigError("config.yaml is not valid:\n  "
-                          + "\n  ".join(problems))
+        raise ConfigError("config is not valid:\n  " + "\n  ".join(problems))
+
+
+def _check_region(name: str, region: dict, methods: dict) -> list[str]:
+    """What the schema cannot say about one region."""
+    problems = []
+    bbox = region["grid"]["aoi"].get("bbox")
+    if bbox and not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+        problems.append(
+            f"config key regions.{name}.grid.aoi.bbox: {bbox} is not "
+            "[left, bottom, right, top] with left < right, bottom < top")
+    problems += _check_settings(f"regions.{name}.settings",
+                                region.get("settings", {}))
+    bands = region.get("bands", {})
+    sensors = {s["sensor"] for s in region["scenes"]}
+    if sensors and sensors <= set(bands):
+        n_bands = min(len(bands[s]) for s in sensors)
+        for m in region.get("methods", ["pca"]):
+            size = methods.get(m, {}).get("code_size")
+            if size is not None and size > n_bands:
+                problems.append(
+                    f"config key methods.{m}.code_size: {size} exceeds the "
+                    f"{n_bands} bands region {name} gives it; lower it")
+    return problems
+
+
+def _check_settings(key: str, settings: dict) -> list[str]:
+    """Ranges that relate two settings."""
+    problems = []
+    k_range = settings.get("k_range")
+    if k_range is not None and not k_range[0] < k_range[1]:
+        problems.append(f"config key {key}.k_range: {k_range} needs "
+                        "min < max, e.g. [2, 15]")
+    elif (k_range is not None and settings.get("k_rule", "elbow") == "elbow"
+            and k_range[1] - k_range[0] < 2):
+        problems.append(f"config key {key}.k_range: {k_range} gives the "
+                        "elbow rule fewer than three values of k; widen it "
+                        "or choose another k_rule")
+    return problems
+
+
+def check_paths(config: dict) -> None:
+    """Reference files named in config must exist (after paths have been
+    made relative to the Snakefile), before any job runs."""
+    problems = []
+    for name, region in config["regions"].items():
+        reference = region.get("reference") or {}
+        paths = [("path", reference.get("path"))]
+        if isinstance(reference.get("points"), dict):
+            paths.append(("points.path", reference["points"].get("path")))
+        for key, path in paths:
+            if path and not os.path.exists(path):
+                problems.append(f"config key regions.{name}.reference.{key}: "
+                                f"{path} does not exist")
+    if problems:
+        raise ConfigError("config is not valid:\n  " + "\n  ".join(problems))
 
 
 def schema_defaults(schema: dict, node: dict | None = None) -> dict:

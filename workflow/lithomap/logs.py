@@ -78,6 +78,13 @@ def rule_script(snakemake):
             return
         with dask_scheduler(dask_cfg, snakemake.threads):
             yield rule_log
+    except ValueError as exc:
+        rule_log.error("%s: %s", type(exc).__name__, exc)
+        if type(exc).__module__.startswith("lithomap"):
+            # Our own errors say what is wrong and how to fix it; a
+            # traceback would only bury that line.
+            raise SystemExit(1) from None
+        raise
     except Exception as exc:
         rule_log.error("%s: %s", type(exc).__name__, exc)
         raise

@@ -9,7 +9,7 @@ rule cluster:
         labels="results/{region}/{sensor}/{method}/labels_sample.npy",
         summary="results/{region}/{sensor}/{method}/cluster.json",
     params:
-        settings=settings,
+        settings=stage_settings("cluster"),
         # with k: auto, the sweep's figure, table and JSON
         selection="results/{region}/{sensor}/{method}/k_selection",
     conda:

@@ -11,6 +11,44 @@ def settings(wildcards):
     return region_cfg(wildcards)["settings"]
 
 
+# The settings each stage reads. A rule's params hold only these, because
+# Snakemake reruns a job when its params change: editing k must not
+# rebuild the stack or retrain the autoencoders.
+ENRICH_KEYS = ["normalise", "normalise_groups", "indices", "context_px",
+               "context_mode"]
+STAGE_KEYS = {
+    "sample": ["seed", "sample_size"] + ENRICH_KEYS,
+    "reduce": ["seed", "scaling"] + ENRICH_KEYS,
+    "cluster": ["seed", "k", "k_range", "k_rule", "k_sweep_n",
+                "silhouette_n", "kmeans_n_init", "clusterer", "gmm_fit_n",
+                "gmm_n_init", "gmm_covariance", "gmm_reg_covar"],
+    "map": ["majority_window_px"] + ENRICH_KEYS,
+}
+
+
+def stage_settings(stage):
+    """Params function: the region's settings that `stage` reads."""
+    def pick(wildcards):
+        every = settings(wildcards)
+        return {k: every[k] for k in STAGE_KEYS[stage] if k in every}
+    return pick
+
+
+def stack_region(wildcards):
+    """The part of a region's config that its `sensor` stack depends on."""
+    region = region_cfg(wildcards)
+    sensor = wildcards.sensor
+    every = region["settings"]
+    return {
+        "grid": region["grid"],
+        "scenes": [s for s in region["scenes"] if s["sensor"] == sensor],
+        "bands": {k: v for k, v in region["bands"].items() if k == sensor},
+        "settings": {"chunk_px": every["chunk_px"],
+                     "resampling": every["resampling"],
+                     "sensors": {sensor: every.get("sensors", {}).get(sensor, {})}},
+    }
+
+
 def method_cfg(wildcards):
     return CONFIG["methods"][wildcards.method]
 

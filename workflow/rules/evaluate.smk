@@ -34,7 +34,7 @@ rule evaluate:
         figure="results/{region}/{sensor}/{method}/confusion.png",
     params:
         reference=lambda wc: region_cfg(wc)["reference"],
-        seed=lambda wc: settings(wc)["seed"],
+        seed=lambda wc: settings(wc)["seed"],  # internal scores only
     conda:
         "../../envs/geo.yaml"
     log:

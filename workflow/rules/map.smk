@@ -11,7 +11,7 @@ rule map:
         summary="results/{region}/{sensor}/{method}/map.json",
     params:
         dask=CONFIG["dask"],
-        settings=settings,
+        settings=stage_settings("map"),
     conda:
         "../../envs/geo.yaml"
     log:

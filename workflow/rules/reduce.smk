@@ -11,7 +11,7 @@ rule reduce:
         summary="results/{region}/{sensor}/{method}/reduce.json",
     params:
         method=method_cfg,
-        settings=settings,
+        settings=stage_settings("reduce"),
     conda:
         "../../envs/keras.yaml"
     log:

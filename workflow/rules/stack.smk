@@ -9,7 +9,7 @@ rule stack:
         summary="results/{region}/{sensor}/stack.json",
     params:
         dask=CONFIG["dask"],
-        region=region_cfg,
+        region=stack_region,
     conda:
         "../../envs/geo.yaml"
     log:
@@ -32,7 +32,7 @@ rule sample:
         summary="results/{region}/{sensor}/sample.json",
     params:
         dask=CONFIG["dask"],
-        settings=settings,
+        settings=stage_settings("sample"),
     conda:
         "../../envs/geo.yaml"
     log:

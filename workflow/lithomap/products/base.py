@@ -87,9 +87,15 @@ class RasterSource:
 
     def read(self, window: Window) -> np.ndarray:
         """Raw values of `window` (boundless: outside the file reads 0)."""
-        with rasterio.open(self.path) as src:
-            return src.read(self.band_index, window=window, boundless=True,
-                            fill_value=0)
+        try:
+            with rasterio.open(self.path) as src:
+                return src.read(self.band_index, window=window,
+                                boundless=True, fill_value=0)
+        except rasterio.errors.RasterioIOError as exc:
+            raise ProductError(
+                f"{self.path}: band {self.band_index} cannot be read "
+                f"({exc}); the file is damaged or cut short: download it "
+                "again") from exc
 
 
 @dataclass(frozen=True)
