@@ -225,6 +225,7 @@ def _internal(features, model, seed) -> dict:
     scores = evaluate.internal_scores(x, labels, seed, 5_000)
     out = {name: round(float(scores[name]), 4) for name in
            ("silhouette", "calinski_harabasz", "davies_bouldin")}
+    out["mean_log_likelihood"] = np.nan
     if model["kind"] == "gmm":
         out["mean_log_likelihood"] = round(float(np.mean(
             _logsumexp(cluster.gmm_log_density(x, model)))), 4)
@@ -371,11 +372,14 @@ def plot(summary: list[dict], path: Path) -> None:
 
 
 def _append_csv(path: Path, row: dict) -> None:
-    new = not path.exists()
+    """Append `row` under the file's own header (written if new)."""
+    fields = list(row)
+    if path.exists():
+        with open(path, newline="") as f:
+            fields = next(csv.reader(f))
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row),
-                                extrasaction="ignore")
-        if new:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if f.tell() == 0:
             writer.writeheader()
         writer.writerow(row)
 
