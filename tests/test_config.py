@@ -44,7 +44,8 @@ def test_shipped_config_is_valid(config):
      r"grid\.aoi\.bbox: .* is not \[left, bottom, right, top\]"),
     (lambda c: c["settings"].update(k="auto", k_range=[5, 3]),
      r"settings\.k_range: \[5, 3\] needs min < max"),
-    (lambda c: c["settings"].update(k="auto", k_range=[2, 3]),
+    (lambda c: c["settings"].update(k="auto", k_range=[2, 3],
+                                    k_rule="elbow"),
      r"settings\.k_range: .* fewer than three values of k"),
     (lambda c: c["methods"]["ae"].update(code_size=12),
      r"methods\.ae\.code_size: 12 exceeds the 10 bands region "
@@ -77,6 +78,6 @@ def test_defaults_and_region_overrides(config):
     out = resolve(config, SCHEMA)
     region = out["regions"]["western_sahara"]["settings"]
     assert region["k"] == 5
-    assert out["settings"]["k"] == 8  # the schema's default
+    assert out["settings"]["k"] == "auto"  # the schema's default
     assert region["resampling"] == "auto"
     assert out["methods"]["pca"]["whiten"] is False

@@ -72,14 +72,28 @@ def fit_features(sample_npy: str, bands: list[str], method: dict,
 
 def fit_clusters(features_npy: str, settings: dict, out_json: str,
                  labels_npy: str, selection_prefix: str) -> dict:
-    """k-means on the encoded sample; writes k, the centroids and the
-    labels of the sample. With ``k: auto``, k is chosen first by sweeping
-    ``k_range`` (figures and table at `selection_prefix` .png/.json/.csv).
+    """k-means or a Gaussian mixture (``clusterer``) on the encoded
+    sample; writes k, the model and the labels of the sample. With ``k:
+    auto``, k is chosen first by sweeping ``k_range`` (table and, for
+    k-means, figures at `selection_prefix` .png/.json/.csv).
     """
     start = time.perf_counter()
     features = np.load(features_npy)
     k = settings["k"]
-    if k == "auto":
+    if k == "auto" and settings["k_rule"] in ("bic", "bic_knee"):
+        table = cluster.sweep_bic(
+            features, settings["k_range"], settings["seed"],
+            settings["k_sweep_n"], covariance=settings["gmm_covariance"],
+            reg_covar=settings["gmm_reg_covar"])
+        k = cluster.pick_k_bic(
+            table, "min" if settings["k_rule"] == "bic" else "knee")
+        table.to_csv(f"{selection_prefix}.csv", index=False)
+        write_json(f"{selection_prefix}.json",
+                   {**table.attrs, "rule": settings["k_rule"],
+                    "chosen_k": k, "bic": table["bic"].tolist()})
+        log.info("k = %d chosen by %s over k in %s", k,
+                 settings["k_rule"], settings["k_range"])
+    elif k == "auto":
         k, table = choose_k(
             features, settings["k_range"], settings["k_rule"],
             settings["seed"], settings["silhouette_n"],
@@ -88,18 +102,19 @@ def fit_clusters(features_npy: str, settings: dict, out_json: str,
                      f"{selection_prefix}.json", f"{selection_prefix}.csv")
         log.info("k = %d chosen by %s over k in %s", k,
                  table.attrs.get("rule_applied"), settings["k_range"])
-    centroids = cluster.fit_kmeans(features, k, settings["seed"],
-                                   settings["kmeans_n_init"])
-    _save_npy(labels_npy, cluster.assign(features, centroids))
+    model = cluster.fit(features, k, settings)
+    _save_npy(labels_npy, cluster.predict(features, model))
     result = {"k": int(k), "k_from": "auto" if settings["k"] == "auto"
-              else "config", "centroids": centroids.tolist(),
+              else "config", "model": model,
               "seconds": round(time.perf_counter() - start, 3)}
+    if model["kind"] == "kmeans":
+        result["centroids"] = model["centroids"]
     write_json(out_json, result)
     return {"k": result["k"], "k_from": result["k_from"],
             "seconds": result["seconds"]}
 
 
-def _classify_block(block, model, centroids):
+def _classify_block(block, model, clusters):
     """Cluster numbers (y, x) of one stack chunk (band, y, x); 0 unusable."""
     nb, h, w = block.shape
     flat = block.reshape(nb, -1)
@@ -109,18 +124,22 @@ def _classify_block(block, model, centroids):
         # Gathered band by band, the pixels come out band-major; their
         # transpose is a free view that BLAS multiplies fast.
         pixels = flat[:, usable].T
-        out[usable] = cluster.assign(model.transform(pixels), centroids)
+        out[usable] = cluster.predict(model.transform(pixels), clusters)
     return out.reshape(h, w)
 
 
-def lazy_map(stack: da.Array, model: FeatureModel, centroids: np.ndarray,
+def lazy_map(stack: da.Array, model: FeatureModel, clusters: dict,
              window_px: int) -> da.Array:
-    """Dask array (y, x) of the smoothed map, uint8, 0 = nodata."""
+    """Dask array (y, x) of the smoothed map, uint8, 0 = nodata.
+
+    `clusters` is a `lithomap.cluster.fit` model dict.
+    """
     block = functools.partial(_classify_block, model=model,
-                              centroids=centroids)
+                              clusters=clusters)
     labels = stack.map_blocks(block, drop_axis=0, dtype=np.uint8,
                               meta=np.empty((0, 0), np.uint8))
-    return smooth.majority_dask(labels, window_px, len(centroids))
+    return smooth.majority_dask(labels, window_px,
+                                cluster.n_clusters(clusters))
 
 
 def classify(stack_path: str, model_dir: str, kmeans_json: str,
@@ -131,8 +150,9 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
     stack = enrich.apply(stack, attrs["bands"], attrs["sensor"], settings)
     model = FeatureModel.load(model_dir)
     with open(kmeans_json) as f:
-        centroids = np.asarray(json.load(f)["centroids"], np.float32)
-    labels = lazy_map(stack, model, centroids,
+        doc = json.load(f)
+    clusters = doc["model"]
+    labels = lazy_map(stack, model, clusters,
                       settings["majority_window_px"])
     # Workers (threads or a cluster) write chunks to Zarr in parallel; only
     # then does this process copy them into the GeoTIFF, window by window.
@@ -145,7 +165,7 @@ def classify(stack_path: str, model_dir: str, kmeans_json: str,
         computed = time.perf_counter()
         with dask.config.set(scheduler="threads"):
             export.write_map(da.from_zarr(scratch), grid, out_tif,
-                             len(centroids))
+                             cluster.n_clusters(clusters))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     end = time.perf_counter()
