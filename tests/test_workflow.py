@@ -174,7 +174,7 @@ def test_local_cluster_gives_the_same_map(tiny_run, tmp_path):
      "every pixel of the sentinel2 stack is masked"),
     ({"scenes": [{"sensor": "sentinel2", "path": "../nowhere/S2"}]},
      "no such file or folder"),
-    ({"bands": {"sentinel2": ["B02", "B13"]}}, "no band B13"),
+    ({"bands": {"sentinel2": ["B02", "B03", "B04", "B13"]}}, "no band B13"),
 ], ids=["aoi-outside", "aoi-all-cloud", "missing-scene", "missing-band"])
 def test_bad_input_stops_cleanly(tmp_path, changes, message):
     """The run fails with a message saying what is wrong, and leaves no

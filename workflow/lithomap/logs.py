@@ -34,15 +34,12 @@ def dask_scheduler(cfg: dict | None, threads: int):
     from distributed import Client, LocalCluster
 
     if kind == "local_cluster":
-        # Snakemake runs rule scripts as __main__ without a main guard;
-        # spawned workers would import (and so run) the script again.
-        dask.config.set({"distributed.worker.multiprocessing-method":
-                         "fork"})
-        cluster = LocalCluster(
-            n_workers=cfg.get("n_workers", 2),
-            threads_per_worker=cfg.get("threads_per_worker", 1),
-            memory_limit=cfg.get("memory_limit", "2GiB"),
-            dashboard_address=None, processes=True)
+        with _spawn_without_main():
+            cluster = LocalCluster(
+                n_workers=cfg.get("n_workers", 2),
+                threads_per_worker=cfg.get("threads_per_worker", 1),
+                memory_limit=cfg.get("memory_limit", "2GiB"),
+                dashboard_address=None, processes=True)
         with cluster, Client(cluster) as client:
             log.info("Dask local cluster: %d worker(s)",
                      len(cluster.workers))
@@ -51,6 +48,26 @@ def dask_scheduler(cfg: dict | None, threads: int):
         with Client(cfg["address"]) as client:
             log.info("Dask scheduler at %s", cfg["address"])
             yield client
+
+
+@contextlib.contextmanager
+def _spawn_without_main():
+    """Start worker processes fresh (spawn), without re-running __main__.
+
+    Forked workers inherit the locks of the parent's threads (Blosc's, for
+    one) and can hang; spawned ones re-import the main module, and a
+    Snakemake rule script is a main module with no main guard. Hiding the
+    script's file name while the workers start avoids both.
+    """
+    main = sys.modules.get("__main__")
+    path = main.__dict__.pop("__file__", None) if main else None
+    try:
+        with dask.config.set({"distributed.worker.multiprocessing-method":
+                              "spawn"}):
+            yield
+    finally:
+        if path is not None:
+            main.__file__ = path
 
 
 @contextlib.contextmanager
