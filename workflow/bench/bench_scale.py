@@ -181,19 +181,20 @@ def map_breakdown(workdir: Path, method: str) -> dict:
     """Seconds per chunk of read, encode, assign, filter, measured on one
     full chunk of the written stack, and scaled to the whole grid."""
     sys.path.insert(0, str(REPO / "workflow"))
-    from lithomap import cluster, smooth
+    from lithomap import cluster, enrich, smooth
     from lithomap.reduce import FeatureModel
     from lithomap.stack import open_stack
 
     base = workdir / "results/bench/sentinel2"
-    stack, grid, _ = open_stack(str(base / "stack.zarr"))
+    stack, grid, attrs = open_stack(str(base / "stack.zarr"))
+    settings = yaml.safe_load((REPO / "config.yaml").read_text())["settings"]
+    stack = enrich.apply(stack, attrs["bands"], attrs["sensor"], settings)
     model = FeatureModel.load(str(base / method / "model"))
-    km = json.loads((base / method / "kmeans.json").read_text())
-    centroids = np.asarray(km["centroids"], np.float32)
+    clusters = json.loads((base / method / "kmeans.json").read_text())["model"]
     t = {}
     start = time.perf_counter()
-    block = stack.blocks[:, 1, 1].compute()
-    t["read"] = time.perf_counter() - start
+    block = stack.blocks[:, 1, 1].compute(scheduler="sync")
+    t["read_and_normalise"] = time.perf_counter() - start
     pixels = block.reshape(block.shape[0], -1).T
     usable = ~np.isnan(pixels).any(axis=1)
     start = time.perf_counter()
@@ -201,10 +202,11 @@ def map_breakdown(workdir: Path, method: str) -> dict:
     t["encode"] = time.perf_counter() - start
     start = time.perf_counter()
     labels = np.zeros(len(pixels), np.uint8)
-    labels[usable] = cluster.assign(features, centroids)
+    labels[usable] = cluster.predict(features, clusters)
     t["assign"] = time.perf_counter() - start
     start = time.perf_counter()
-    smooth.majority(labels.reshape(block.shape[1:]), 7, len(centroids))
+    smooth.majority(labels.reshape(block.shape[1:]), 7,
+                    cluster.n_clusters(clusters))
     t["filter"] = time.perf_counter() - start
     chunks = stack.numblocks[1] * stack.numblocks[2]
     px = block.shape[1] * block.shape[2]
