@@ -50,10 +50,14 @@ def test_shipped_config_is_valid(config):
     (lambda c: c["methods"]["ae"].update(code_size=12),
      r"methods\.ae\.code_size: 12 exceeds the 10 bands region "
      r"western_sahara"),
+    (lambda c: c["regions"]["western_sahara"]["bands"].update(
+        sentinel2=["B02", "B03", "B02"]),
+     r"bands\.sentinel2: .* has non-unique elements"),
 ], ids=["misspelt-grid-key", "misspelt-setting", "unknown-region",
         "negative-res", "unknown-sensor", "even-window", "unknown-method",
         "misspelt-method-key", "bbox-swapped", "k-range-reversed",
-        "k-range-short-for-elbow", "code-size-over-bands"])
+        "k-range-short-for-elbow", "code-size-over-bands",
+        "repeated-band"])
 def test_bad_config_names_the_key(config, edit, match):
     edit(config)
     with pytest.raises(ConfigError, match=match):

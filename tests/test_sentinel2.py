@@ -127,3 +127,11 @@ def test_bad_product_paths(tmp_path, make, match):
 def test_unknown_band_names_the_product_and_band():
     with pytest.raises(ProductError, match=r"S2A_29RKH.*no band B13"):
         open_product("sentinel2", str(S2_COG), ["B02", "B13"])
+
+
+def test_broken_stac_item_names_the_file_and_the_json_error(tmp_path):
+    (tmp_path / "B02.tif").symlink_to(S2_COG / "B02.tif")
+    (tmp_path / "S2A_item.json").write_text('{"type": "Feature", "assets": ')
+    with pytest.raises(ProductError,
+                       match=r"S2A_item\.json: not valid JSON \(Expecting"):
+        open_product("sentinel2", str(tmp_path))

@@ -163,16 +163,27 @@ def _open_safe(path, bands, mask_snow) -> Product:
 # --- COG + STAC -----------------------------------------------------------
 
 def _read_item(items: list[str]) -> tuple[str, dict]:
+    problems = []
     for item_path in sorted(items):
+        name = os.path.basename(item_path)
         try:
             with open(item_path) as f:
                 item = json.load(f)
-        except (OSError, json.JSONDecodeError):
+        except OSError as exc:
+            problems.append(f"{name}: unreadable ({exc.strerror})")
             continue
-        if item.get("type") == "Feature" and "assets" in item:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{name}: not valid JSON ({exc})")
+            continue
+        if (isinstance(item, dict) and item.get("type") == "Feature"
+                and "assets" in item):
             return item_path, item
-    raise ProductError(f"{os.path.dirname(items[0])}: no STAC item among "
-                       f"{[os.path.basename(p) for p in items]}")
+        problems.append(f"{name}: not a STAC item (needs \"type\": "
+                        f"\"Feature\" and \"assets\")")
+    raise ProductError(
+        f"{os.path.dirname(items[0])}: no STAC item to read the band files "
+        f"from; " + "; ".join(problems) + ". Download the item JSON again, "
+        "or point the scene at the SAFE product instead")
 
 
 def _asset(item: dict, band: str) -> dict | None:
