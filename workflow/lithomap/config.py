@@ -46,6 +46,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         return (f"config key {key}: {error.instance!r} is not one of "
                 f"{error.validator_value}")
+    if (error.validator == "type" and isinstance(error.instance, str)
+            and len(error.absolute_path) > 1):
+        # snakemake --config 'regions={"r": {"grid": {"res_m": 30}}}'
+        # passes nested values on as text.
+        return (f"config key {key}: {error.message} (if it was given "
+                "with --config: values nested there arrive as text; put "
+                "them in a YAML file passed with --configfile)")
     return f"config key {key}: {error.message}"
 
 
