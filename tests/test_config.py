@@ -53,6 +53,9 @@ def test_shipped_config_is_valid(config):
     (lambda c: c["regions"]["western_sahara"]["bands"].update(
         sentinel2=["B02", "B03", "B02"]),
      r"bands\.sentinel2: .* has non-unique elements"),
+    (lambda c: c["regions"]["western_sahara"].update(fusion=True),
+     r"regions\.western_sahara\.fusion: fusion joins the stacks of two or "
+     r"more sensors, and the region's scenes are all sentinel2"),
     (lambda c: c["regions"]["western_sahara"]["grid"].update(res_m="30"),
      r"regions\.western_sahara\.grid\.res_m: '30' is not of type 'number' "
      r"\(if it was given with --config: .* --configfile\)"),
@@ -60,7 +63,7 @@ def test_shipped_config_is_valid(config):
         "negative-res", "unknown-sensor", "even-window", "unknown-method",
         "misspelt-method-key", "bbox-swapped", "k-range-reversed",
         "k-range-short-for-elbow", "code-size-over-bands",
-        "repeated-band", "text-for-number"])
+        "repeated-band", "fusion-of-one-sensor", "text-for-number"])
 def test_bad_config_names_the_key(config, edit, match):
     edit(config)
     with pytest.raises(ConfigError, match=match):

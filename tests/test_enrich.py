@@ -69,6 +69,32 @@ def test_resolution_groups_get_their_own_divisor():
     assert not np.allclose(whole, a)
 
 
+def test_fused_bands_keep_each_sensors_groups_and_indices():
+    """In a fused stack ("sensor:band"), each sensor's resolution groups
+    get their own divisor, and indices are computed per sensor from that
+    sensor's bands only."""
+    bands = ([f"sentinel2:{b}" for b in S2_BANDS]
+             + [f"landsat:{b}" for b in LANDSAT_BANDS])
+    s2 = np.linspace(0.1, 0.5, 10)
+    landsat = np.array([.1, .1, .2, .3, .4, .5, .25])
+    settings = {"normalise": "mean", "normalise_groups": "resolution",
+                "indices": ["iron_oxide"]}
+    a = one_pixel(np.r_[s2, landsat], bands, "fused", **settings)
+    # Landsat darker as a whole (another date, another illumination):
+    # its own divisor absorbs it, and ratios do not see it.
+    b = one_pixel(np.r_[s2, landsat * 0.6], bands, "fused", **settings)
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    np.testing.assert_allclose(a[10:17].mean(), 1.0, rtol=1e-6)
+    names = enrich.layer_names(bands, "fused", settings)
+    assert names[-2:] == ["idx_sentinel2:iron_oxide",
+                          "idx_landsat:iron_oxide"]
+    np.testing.assert_allclose(a[-2:], [s2[2] / s2[0], 0.3 / 0.1],
+                               rtol=1e-5)
+    # One sensor alone: the same layers as that sensor's own stack.
+    alone = one_pixel(landsat, LANDSAT_BANDS, "landsat", **settings)
+    np.testing.assert_allclose(a[[*range(10, 17), 18]], alone, rtol=1e-6)
+
+
 @pytest.mark.parametrize("sensor, bands, values, name, expected", [
     ("landsat", LANDSAT_BANDS, [.1, .1, .2, .3, .4, .5, .25],
      "iron_oxide", 0.3 / 0.1),

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+import zarr
 
-from conftest import REPO, S2_COG
+from conftest import BENCH, REPO, S2_COG
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -193,3 +194,51 @@ def test_unknown_config_key_names_it(tmp_path):
     proc = run(tmp_path, config)
     assert proc.returncode != 0
     assert "config key settings: unknown key(s) sampel_size" in proc.stderr
+
+
+def test_fusion_maps_both_sensors_together(tmp_path):
+    """With fusion, a small AOI of the simulated bench maps Sentinel-2 and
+    Landsat together: the fused stack holds both sensors' bands, keeps a
+    pixel only where both have it, and is mapped and scored like a sensor
+    of its own."""
+    sim = BENCH / "wilcannia_sim"
+    region = {
+        "grid": {"crs": "EPSG:32754", "res_m": 90,
+                 "aoi": {"bbox": [625000, 6550000, 634000, 6559000]}},
+        "scenes": [{"sensor": "sentinel2",
+                    "path": str(sim / "S2B_54JUM_20230815_0_L2A")},
+                   {"sensor": "landsat", "path": str(
+                       sim / "LC08_L2SP_096082_20230815_20230815_02_T1.tar")}],
+        "methods": ["pca"], "fusion": True,
+        "reference": {"path": str(sim / "reference_units.gpkg"),
+                      "unit_column": "unit_code"},
+    }
+    config = {"run": ["sim"], "regions": {"sim": region},
+              "methods": {"pca": {"reducer": "pca"}},
+              "settings": {"sample_size": 5000, "k": 6, "chunk_px": 64}}
+    proc = run(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "results/sim"
+    fused = json.loads((out / "fused/stack.json").read_text())
+    s2 = json.loads((out / "sentinel2/stack.json").read_text())
+    landsat = json.loads((out / "landsat/stack.json").read_text())
+    assert fused["bands"] == ([f"sentinel2:{b}" for b in s2["bands"]]
+                              + [f"landsat:{b}" for b in landsat["bands"]])
+    both = np.ones((100, 100), bool)
+    for sensor in ("sentinel2", "landsat"):
+        stack = zarr.open_array(str(out / sensor / "stack.zarr"), mode="r")
+        both &= ~np.isnan(stack[:]).any(axis=0)
+    assert fused["n_usable"] == both.sum() > 0.9 * both.size
+    with rasterio.open(out / "fused/pca/map.tif") as src:
+        labels = src.read(1)
+    assert ((labels > 0) == both).all()
+    assert len(np.unique(labels[both])) == 6
+    accuracy = json.loads((out / "fused/pca/accuracy.json").read_text())
+    assert accuracy["pixels"]["compared"] == both.sum()
+    assert 0 < accuracy["matching"]["many_to_one"]["overall_accuracy"] <= 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(m["sensor"], m["method"]) for m in summary["maps"]] == [
+        ("sentinel2", "pca"), ("landsat", "pca"), ("fused", "pca")]
+    html = (out / "report.html").read_text()
+    assert "fused / pca" in html
+    assert "true colour (sentinel2:B04, sentinel2:B03, sentinel2:B02)" in html

@@ -45,6 +45,7 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lithomap import choose_k, cluster, enrich, evaluate, smooth
+from lithomap.config import FUSED
 from lithomap.reduce import REDUCERS, Scaler
 from lithomap.sample import draw_sample
 from lithomap.stack import open_stack
@@ -149,10 +150,13 @@ class Scene:
 
 
 def fused_layers(scenes: list[Scene], variant: dict):
-    """Enriched layers of every sensor of a region, stacked on one grid."""
+    """Enriched layers of the region's sensors fused on one grid, as the
+    workflow's `fusion: true` makes them."""
     import dask.array as da
 
-    return da.concatenate([s.layers(variant) for s in scenes], axis=0)
+    stack = da.concatenate([s.stack for s in scenes], axis=0)
+    bands = [f"{s.sensor}:{b}" for s in scenes for b in s.bands]
+    return enrich.apply(stack, bands, FUSED, variant).persist()
 
 
 def run_one(layers, scene: Scene, variant: dict, seed: int,
@@ -169,7 +173,7 @@ def run_one(layers, scene: Scene, variant: dict, seed: int,
     labels = _map(layers, scaler, reducer, model,
                   variant["majority_window_px"])
     row = {"variant": variant["name"], "lever": variant["lever"],
-           "sensor": "fused" if variant["fusion"] else scene.sensor,
+           "sensor": FUSED if variant["fusion"] else scene.sensor,
            "seed": seed, "k": k, "k_choice": choice,
            "n_features": features.shape[1], "n_sample": len(sample)}
     row.update(_internal(features, model, seed))

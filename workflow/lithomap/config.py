@@ -114,6 +114,12 @@ def _check_region(name: str, region: dict, methods: dict) -> list[str]:
                                 region.get("settings", {}))
     bands = region.get("bands", {})
     sensors = {s["sensor"] for s in region["scenes"]}
+    if region.get("fusion") and len(sensors) < 2:
+        problems.append(
+            f"config key regions.{name}.fusion: fusion joins the stacks of "
+            f"two or more sensors, and the region's scenes are all "
+            f"{', '.join(sensors)}; add a scene of another sensor or set "
+            "fusion: false")
     if sensors and sensors <= set(bands):
         n_bands = min(len(bands[s]) for s in sensors)
         for m in region.get("methods", ["pca"]):
@@ -218,6 +224,10 @@ def method_defaults(schema: dict, method: dict) -> dict:
     return {}
 
 
+FUSED = "fused"
+"""Name, in place of a sensor's, of a region's sensors mapped together."""
+
+
 def sensors(region: dict) -> list[str]:
     """Sensors of a region's scenes, in first-listed order."""
     seen = []
@@ -225,3 +235,8 @@ def sensors(region: dict) -> list[str]:
         if scene["sensor"] not in seen:
             seen.append(scene["sensor"])
     return seen
+
+
+def mapped_sensors(region: dict) -> list[str]:
+    """Stacks a region maps: its sensors, then `FUSED` with ``fusion``."""
+    return sensors(region) + ([FUSED] if region.get("fusion") else [])

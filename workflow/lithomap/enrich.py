@@ -25,6 +25,10 @@ names its layers. Three steps, each switched by a key of ``settings``:
    contribute and stay masked. "replace" keeps the local means only,
    "append" adds them after the pixel's own layers.
 
+A fused stack (several sensors on one grid) names its bands
+"<sensor>:<band>": each sensor's bands then form their own resolution
+groups, and indices are computed per sensor.
+
 Pixel-wise steps run chunk by chunk; the window step runs with a halo of
 r pixels (`dask.array.map_overlap`), so a chunk's result equals that of the
 whole grid at once (up to float rounding of the box sums) and sampled
@@ -273,28 +277,56 @@ def _is_identity(s: dict) -> bool:
 def _spectral_names(bands, sensor, s) -> list[str]:
     suffix = "" if s["normalise"] == "none" else f"_n{s['normalise']}"
     names = [f"{b}{suffix}" for b in bands]
-    return names + [f"idx_{name}" for name in _index_names(bands, sensor, s)]
+    return names + [f"idx_{label}" for label, _, _ in
+                    _index_plan(bands, sensor, s)]
 
 
-def _index_names(bands, sensor, s) -> list[str]:
-    """Indices asked for; with true, those the bands allow."""
+def _by_sensor(bands, sensor) -> dict:
+    """{sensor: [(position, band name)]} of the stack's bands.
+
+    A band named "<sensor>:<band>" (a fused stack) belongs to that sensor;
+    any other band to `sensor`.
+    """
+    out: dict = {}
+    for i, band in enumerate(bands):
+        owner, _, name = band.rpartition(":")
+        out.setdefault(owner or sensor, []).append((i, name))
+    return out
+
+
+def _index_plan(bands, sensor, s) -> list[tuple[str, str, list[int]]]:
+    """(label, index name, band positions) of each index to compute.
+
+    With true, every index the bands allow; with a list, those named, each
+    of which must be computable. A fused stack computes each index for
+    every sensor whose bands allow it, labelled "<sensor>:<name>".
+    """
     asked = s["indices"]
     if asked is False:
         return []
-    if asked is True:
-        names = [n for n in INDICES if _roles_present(n, bands, sensor)]
-        if not names:
-            log.warning("settings.indices: no index can be computed from "
-                        "the %s bands %s; none added", sensor, bands)
-        return names
-    for name in asked:
-        if not _roles_present(name, bands, sensor):
+    parts = _by_sensor(bands, sensor)
+    prefixed = any(":" in b for b in bands)
+    plan = []
+    for owner, members in parts.items():
+        names = [name for _, name in members]
+        for index in (list(INDICES) if asked is True else asked):
+            found = [_band_of(role, names, owner)
+                     for role in INDICES[index].roles]
+            if None in found:
+                continue
+            label = f"{owner}:{index}" if prefixed else index
+            plan.append((label, index, [members[p][0] for p in found]))
+    if asked is True and not plan:
+        log.warning("settings.indices: no index can be computed from the "
+                    "%s bands %s; none added", sensor, bands)
+    for index in ([] if asked is True else asked):
+        if not any(name == index for _, name, _ in plan):
             raise EnrichError(
-                f"settings.indices: {name} ({INDICES[name].description}) "
-                f"needs the {sensor} bands for {INDICES[name].roles}, "
+                f"settings.indices: {index} ({INDICES[index].description}) "
+                f"needs the {sensor} bands for {INDICES[index].roles}, "
                 f"which are not all among {bands}; add them to the "
                 "region's bands or drop the index")
-    return list(asked)
+    return plan
 
 
 def _band_of(role, bands, sensor):
@@ -307,19 +339,13 @@ def _band_of(role, bands, sensor):
     return None
 
 
-def _roles_present(name, bands, sensor) -> bool:
-    return all(_band_of(role, bands, sensor) is not None
-               for role in INDICES[name].roles)
-
-
 def _plan(bands, sensor, s) -> dict:
     """What `_spectral_block` does, as plain data (cheap to ship)."""
     groups = [list(range(len(bands)))]
     if s["normalise_groups"] == "resolution":
         groups = _resolution_groups(bands, sensor)
-    indices = [(name, [_band_of(r, bands, sensor)
-                       for r in INDICES[name].roles])
-               for name in _index_names(bands, sensor, s)]
+    indices = [(index, positions)
+               for _, index, positions in _index_plan(bands, sensor, s)]
     log.debug("enrich %s: normalise %s over groups %s, indices %s",
               sensor, s["normalise"], groups, [n for n, _ in indices])
     return {"normalise": s["normalise"], "groups": groups,
@@ -327,11 +353,13 @@ def _plan(bands, sensor, s) -> dict:
 
 
 def _resolution_groups(bands, sensor) -> list[list[int]]:
-    """Band positions grouped by native pixel size (unknown: one group)."""
-    sizes = RESOLUTION_M.get(sensor, {})
+    """Band positions grouped by sensor and native pixel size (unknown
+    bands of a sensor: one group)."""
     groups: dict = {}
-    for i, band in enumerate(bands):
-        groups.setdefault(sizes.get(band), []).append(i)
+    for owner, members in _by_sensor(bands, sensor).items():
+        sizes = RESOLUTION_M.get(owner, {})
+        for i, name in members:
+            groups.setdefault((owner, sizes.get(name)), []).append(i)
     return list(groups.values())
 
 

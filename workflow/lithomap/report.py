@@ -222,9 +222,14 @@ def stack_quicklook(zarr_path: str, bands: list[str] | None,
 
 
 def _rgb_choice(bands: list[str]) -> tuple[str, tuple[str, ...]]:
+    # A fused stack names its bands "<sensor>:<band>".
+    prefixes = [""] + list(dict.fromkeys(
+        b.rpartition(":")[0] + ":" for b in bands if ":" in b))
     for kind, triple in RGB_BANDS:
-        if all(b in bands for b in triple):
-            return kind, triple
+        for prefix in prefixes:
+            named = tuple(prefix + b for b in triple)
+            if all(b in bands for b in named):
+                return kind, named
     if len(bands) >= 3:
         return "bands", tuple(bands[:3])
     return "band", (bands[0],) * 3

@@ -21,6 +21,7 @@ from zarr.codecs import BloscCodec
 
 from lithomap import grid as grids
 from lithomap import progress
+from lithomap.config import FUSED
 from lithomap.grid import GridError, grid_from_dict, grid_to_dict
 from lithomap.products import open_product, reader
 from lithomap.products.base import Georef, ProductError
@@ -94,15 +95,7 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
     settings = region["settings"]
     stack = grids.lazy_stack(products, grid, aoi, settings["chunk_px"],
                              settings["resampling"])
-    usable = (~da.isnan(stack).any(axis=0)).sum()
-    # Absolute: workers of a cluster may run in another folder.
-    tmp = os.path.abspath(f"{out}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    store = da.to_zarr(stack, tmp, overwrite=True, compute=False,
-                       **zarr_codecs())
-    with progress.for_array(log, stack, what=f"{sensor} stack"):
-        _, n_usable = dask.compute(store, usable)
-    n_usable = int(n_usable)
+    tmp, n_usable = _write_part(stack, out, f"{sensor} stack")
     if n_usable == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise GridError(
@@ -120,14 +113,81 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
         "n_usable": n_usable,
         "seconds": round(time.perf_counter() - start, 3),
     }
+    _publish(tmp, out, summary)
+    return summary
+
+
+def fuse_stacks(paths: list[str], out: str, key: str) -> dict:
+    """Join the written stacks `paths` (one per sensor, on one grid) into
+    the fused stack `out`, bands named "<sensor>:<band>".
+
+    A pixel masked in any sensor is masked in every band. Returns the
+    summary `build_stack` returns, with each scene's sensor and the
+    ``sources`` sensors in order.
+    """
+    start = time.perf_counter()
+    arrays, bands, scenes, sources = [], [], [], []
+    first = None
+    for path in paths:
+        stack, _, attrs = open_stack(path)
+        if first is None:
+            first = attrs
+        elif attrs["grid"] != first["grid"]:
+            raise GridError(
+                f"{path}: its grid differs from that of {paths[0]}; the "
+                "stacks were made with different region grids. Delete "
+                "both and run again")
+        sources.append(attrs["sensor"])
+        arrays.append(stack)
+        bands += [f"{attrs['sensor']}:{b}" for b in attrs["bands"]]
+        scenes += [{"sensor": attrs["sensor"], **scene}
+                   for scene in attrs["scenes"]]
+    fused = da.concatenate(arrays, axis=0).rechunk({0: -1})
+    masked = da.isnan(fused).any(axis=0)
+    fused = da.where(masked[None], np.float32(np.nan), fused)
+    tmp, n_usable = _write_part(fused, out, "fused stack")
+    if n_usable == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GridError(
+            f"config key {key}: no pixel is usable in every one of "
+            f"{', '.join(sources)} (they do not overlap once masked); map "
+            "the sensors on their own, without fusion")
+    summary = {
+        "sensor": FUSED, "sources": sources, "bands": bands,
+        "scenes": scenes, "grid": first["grid"],
+        "n_pixels": first["n_pixels"], "n_usable": n_usable,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    _publish(tmp, out, summary)
+    return summary
+
+
+def _write_part(stack: da.Array, out: str, what: str) -> tuple[str, int]:
+    """Write `stack` to the Zarr folder `out`.part: (that path, number of
+    pixels usable in every band)."""
+    usable = (~da.isnan(stack).any(axis=0)).sum()
+    # Absolute: workers of a cluster may run in another folder.
+    tmp = os.path.abspath(f"{out}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    store = da.to_zarr(stack, tmp, overwrite=True, compute=False,
+                       **zarr_codecs())
+    with progress.for_array(log, stack, what=what):
+        _, n_usable = dask.compute(store, usable)
+    return tmp, int(n_usable)
+
+
+def _publish(tmp: str, out: str, summary: dict) -> None:
+    """Give the written stack `tmp` its attributes and move it to `out`:
+    a stack folder under its final name is always complete."""
     zarr.open_array(tmp, mode="r+").attrs.update(summary)
     shutil.rmtree(out, ignore_errors=True)
     shutil.move(tmp, out)
+    grid = summary["grid"]
     log.info("%s stack: %d x %d px, %d bands, %d usable (%.1f %%) in %.1f s",
-             sensor, grid.height, grid.width, len(summary["bands"]),
-             n_usable, 100 * n_usable / summary["n_pixels"],
+             summary["sensor"], grid["height"], grid["width"],
+             len(summary["bands"]), summary["n_usable"],
+             100 * summary["n_usable"] / summary["n_pixels"],
              summary["seconds"])
-    return summary
 
 
 def open_stack(path: str):

@@ -1,6 +1,8 @@
 # Helpers shared by the rules: what each region runs, and where files go.
 
+from lithomap.config import FUSED, mapped_sensors
 from lithomap.config import sensors as region_sensors
+from lithomap.products import READERS
 
 
 def region_cfg(wildcards):
@@ -64,7 +66,7 @@ def scene_inputs(wildcards):
 def region_runs(region):
     """(sensor, method) pairs a region maps."""
     cfg = CONFIG["regions"][region]
-    return [(s, m) for s in region_sensors(cfg) for m in cfg["methods"]]
+    return [(s, m) for s in mapped_sensors(cfg) for m in cfg["methods"]]
 
 
 def all_outputs():
