@@ -45,6 +45,8 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage
 
+from lithomap.config import FUSED
+
 log = logging.getLogger(__name__)
 
 NORMALISATIONS = ("none", "mean", "l2", "log_ratio")
@@ -284,13 +286,15 @@ def _spectral_names(bands, sensor, s) -> list[str]:
 def _by_sensor(bands, sensor) -> dict:
     """{sensor: [(position, band name)]} of the stack's bands.
 
-    A band named "<sensor>:<band>" (a fused stack) belongs to that sensor;
-    any other band to `sensor`.
+    In a fused stack a band named "<sensor>:<band>" belongs to that
+    sensor; otherwise every band belongs to `sensor`.
     """
     out: dict = {}
     for i, band in enumerate(bands):
-        owner, _, name = band.rpartition(":")
-        out.setdefault(owner or sensor, []).append((i, name))
+        owner, name = (sensor, band)
+        if sensor == FUSED:
+            owner, _, name = band.rpartition(":")
+        out.setdefault(owner, []).append((i, name))
     return out
 
 
@@ -305,7 +309,7 @@ def _index_plan(bands, sensor, s) -> list[tuple[str, str, list[int]]]:
     if asked is False:
         return []
     parts = _by_sensor(bands, sensor)
-    prefixed = any(":" in b for b in bands)
+    prefixed = sensor == FUSED
     plan = []
     for owner, members in parts.items():
         names = [name for _, name in members]
