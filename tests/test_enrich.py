@@ -95,6 +95,15 @@ def test_fused_bands_keep_each_sensors_groups_and_indices():
     np.testing.assert_allclose(a[[*range(10, 17), 18]], alone, rtol=1e-6)
 
 
+def test_a_colon_in_a_band_name_outside_fusion_is_just_a_name():
+    """A GeoTIFF band named "TM:3" is not taken for a fused sensor's band:
+    all bands share one group, as any unknown sensor's bands do."""
+    bands = ["TM:1", "TM:2", "ETM:3"]
+    got = one_pixel([0.1, 0.2, 0.3], bands, "geotiff", normalise="mean",
+                    normalise_groups="resolution")
+    np.testing.assert_allclose(got, [0.5, 1.0, 1.5], rtol=1e-6)
+
+
 @pytest.mark.parametrize("sensor, bands, values, name, expected", [
     ("landsat", LANDSAT_BANDS, [.1, .1, .2, .3, .4, .5, .25],
      "iron_oxide", 0.3 / 0.1),
