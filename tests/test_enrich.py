@@ -104,6 +104,18 @@ def test_a_colon_in_a_band_name_outside_fusion_is_just_a_name():
     np.testing.assert_allclose(got, [0.5, 1.0, 1.5], rtol=1e-6)
 
 
+@pytest.mark.parametrize("groups", ["all", "resolution"])
+def test_fused_sensors_never_share_a_divisor(groups):
+    """Whatever the grouping, each sensor of a fused stack is normalised
+    apart from the others, and a GeoTIFF band name holding ':' stays whole
+    ("geotiff:TM:1" is band TM:1 of sensor geotiff)."""
+    bands = ["geotiff:TM:1", "geotiff:TM:2", "geotiff:ETM:3",
+             "landsat:SR_B2", "landsat:SR_B4"]
+    got = one_pixel([0.1, 0.2, 0.3, 0.2, 0.6], bands, "fused",
+                    normalise="mean", normalise_groups=groups)
+    np.testing.assert_allclose(got, [0.5, 1.0, 1.5, 0.5, 1.5], rtol=1e-6)
+
+
 @pytest.mark.parametrize("sensor, bands, values, name, expected", [
     ("landsat", LANDSAT_BANDS, [.1, .1, .2, .3, .4, .5, .25],
      "iron_oxide", 0.3 / 0.1),

@@ -26,8 +26,9 @@ names its layers. Three steps, each switched by a key of ``settings``:
    "append" adds them after the pixel's own layers.
 
 A fused stack (several sensors on one grid) names its bands
-"<sensor>:<band>": each sensor's bands then form their own resolution
-groups, and indices are computed per sensor.
+"<sensor>:<band>": each sensor's bands are normalised apart from the
+others' (with "all", one divisor per sensor; with "resolution", per sensor
+and resolution group), and indices are computed per sensor.
 
 Pixel-wise steps run chunk by chunk; the window step runs with a halo of
 r pixels (`dask.array.map_overlap`), so a chunk's result equals that of the
@@ -292,8 +293,8 @@ def _by_sensor(bands, sensor) -> dict:
     out: dict = {}
     for i, band in enumerate(bands):
         owner, name = (sensor, band)
-        if sensor == FUSED:
-            owner, _, name = band.rpartition(":")
+        if sensor == FUSED:  # sensor names hold no ':', band names may
+            owner, _, name = band.partition(":")
         out.setdefault(owner, []).append((i, name))
     return out
 
@@ -345,9 +346,11 @@ def _band_of(role, bands, sensor):
 
 def _plan(bands, sensor, s) -> dict:
     """What `_spectral_block` does, as plain data (cheap to ship)."""
-    groups = [list(range(len(bands)))]
     if s["normalise_groups"] == "resolution":
         groups = _resolution_groups(bands, sensor)
+    else:  # one group per sensor: one per pixel unless fused
+        groups = [[i for i, _ in members]
+                  for members in _by_sensor(bands, sensor).values()]
     indices = [(index, positions)
                for _, index, positions in _index_plan(bands, sensor, s)]
     log.debug("enrich %s: normalise %s over groups %s, indices %s",

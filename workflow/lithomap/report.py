@@ -224,7 +224,7 @@ def stack_quicklook(zarr_path: str, bands: list[str] | None,
 def _rgb_choice(bands: list[str]) -> tuple[str, tuple[str, ...]]:
     # A fused stack names its bands "<sensor>:<band>".
     prefixes = [""] + list(dict.fromkeys(
-        b.rpartition(":")[0] + ":" for b in bands if ":" in b))
+        b.partition(":")[0] + ":" for b in bands if ":" in b))
     for kind, triple in RGB_BANDS:
         for prefix in prefixes:
             named = tuple(prefix + b for b in triple)
