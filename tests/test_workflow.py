@@ -143,6 +143,27 @@ def test_changing_k_reruns_only_what_depends_on_k(tiny_run):
         assert f"\n{rule} " not in planned, planned
 
 
+def test_reordering_config_keys_reruns_nothing(tiny_run):
+    """The same config with every mapping's keys in reverse order is the
+    same config: no job is planned."""
+    def reverse(value):
+        if isinstance(value, dict):
+            return {k: reverse(value[k]) for k in sorted(value, reverse=True)}
+        return value
+
+    path = tiny_run / "config_reversed.yaml"
+    path.write_text(yaml.safe_dump(reverse(tiny_config()), sort_keys=False))
+    assert path.read_text().startswith("settings:")
+    proc = subprocess.run(
+        SNAKEMAKE + ["-s", str(REPO / "Snakefile"), "--directory",
+                     str(tiny_run), "--configfile", str(path), "--cores",
+                     "2", "-n"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr, \
+        (proc.stdout + proc.stderr)[-3000:]
+
+
 def test_autoencoder_run_saves_model_history_and_loss(tiny_run):
     model = tiny_run / "results/tiny/sentinel2/ae/model"
     assert (model / "autoencoder.keras").stat().st_size > 0

@@ -197,7 +197,7 @@ def resolve(config: dict, schema: dict) -> dict:
 
     Each region gains a complete ``settings`` (schema defaults, then the
     top-level settings, then its own) and ``methods``; each method gains
-    its reducer's defaults.
+    its reducer's defaults. Mappings come back with their keys sorted.
     """
     out = copy.deepcopy(config)
     settings_defaults = schema_defaults(schema, {"$ref": "#/$defs/settings"})
@@ -212,7 +212,19 @@ def resolve(config: dict, schema: dict) -> dict:
         region["settings"] = _merge(top, region.get("settings", {}))
         region.setdefault("methods", ["pca"])
         region.setdefault("bands", {})
-    return out
+    return _sorted_keys(out)
+
+
+def _sorted_keys(value):
+    """`value` with the keys of every mapping in sorted order (lists keep
+    theirs). Snakemake reruns a job when its params differ from the last
+    run's, key order included: moving keys around in config.yaml must not
+    count as a change."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 def method_defaults(schema: dict, method: dict) -> dict:
