@@ -95,13 +95,11 @@ def build_stack(region: dict, sensor: str, out: str, key: str) -> dict:
     settings = region["settings"]
     stack = grids.lazy_stack(products, grid, aoi, settings["chunk_px"],
                              settings["resampling"])
-    tmp, n_usable = _write_part(stack, out, f"{sensor} stack")
-    if n_usable == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise GridError(
-            f"config key {key}: every pixel of the {sensor} stack is masked "
-            "(cloud, fill, or outside the scenes); choose another AOI or "
-            "scene, or relax the masks")
+    tmp, n_usable = _write_part(
+        stack, out, f"{sensor} stack",
+        if_empty=f"config key {key}: every pixel of the {sensor} stack is "
+        "masked (cloud, fill, or outside the scenes); choose another AOI or "
+        "scene, or relax the masks")
     summary = {
         "sensor": sensor,
         "bands": list(products[0].bands),
@@ -145,13 +143,11 @@ def fuse_stacks(paths: list[str], out: str, key: str) -> dict:
     fused = da.concatenate(arrays, axis=0).rechunk({0: -1})
     masked = da.isnan(fused).any(axis=0)
     fused = da.where(masked[None], np.float32(np.nan), fused)
-    tmp, n_usable = _write_part(fused, out, "fused stack")
-    if n_usable == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise GridError(
-            f"config key {key}: no pixel is usable in every one of "
-            f"{', '.join(sources)} (they do not overlap once masked); map "
-            "the sensors on their own, without fusion")
+    tmp, n_usable = _write_part(
+        fused, out, "fused stack",
+        if_empty=f"config key {key}: no pixel is usable in every one of "
+        f"{', '.join(sources)} (they do not overlap once masked); map the "
+        "sensors on their own, without fusion")
     summary = {
         "sensor": FUSED, "sources": sources, "bands": bands,
         "scenes": scenes, "grid": first["grid"],
@@ -162,9 +158,11 @@ def fuse_stacks(paths: list[str], out: str, key: str) -> dict:
     return summary
 
 
-def _write_part(stack: da.Array, out: str, what: str) -> tuple[str, int]:
+def _write_part(stack: da.Array, out: str, what: str,
+                if_empty: str) -> tuple[str, int]:
     """Write `stack` to the Zarr folder `out`.part: (that path, number of
-    pixels usable in every band)."""
+    pixels usable in every band). With no usable pixel, remove it and
+    raise GridError(`if_empty`)."""
     usable = (~da.isnan(stack).any(axis=0)).sum()
     # Absolute: workers of a cluster may run in another folder.
     tmp = os.path.abspath(f"{out}.part")
@@ -173,6 +171,9 @@ def _write_part(stack: da.Array, out: str, what: str) -> tuple[str, int]:
                        **zarr_codecs())
     with progress.for_array(log, stack, what=what):
         _, n_usable = dask.compute(store, usable)
+    if n_usable == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GridError(if_empty)
     return tmp, int(n_usable)
 
 
